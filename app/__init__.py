@@ -1,0 +1,106 @@
+"""Chorus: a community decides together by text message.
+
+`create_app` wires configuration, extensions and one blueprint per area
+(webhooks, api, staff, public). Domain logic lives in `app.domain` and never
+touches the Flask request.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask, request
+
+from .config import LANGUAGES, ROOT, Settings
+from .extensions import babel, db, migrate
+
+
+def select_locale() -> str:
+    """Pick a page language: ?lang=, then the `lang` cookie, then Accept-Language."""
+    from flask import current_app
+
+    wanted = request.args.get("lang") or request.cookies.get("lang")
+    if wanted in LANGUAGES:
+        return wanted
+    return (
+        request.accept_languages.best_match(LANGUAGES)
+        or current_app.config["CHORUS"].default_language
+    )
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build the Flask app from `settings` (default: the environment) plus config overrides."""
+    load_dotenv(ROOT / ".env", override=False)
+    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    settings = settings or Settings.from_env(instance_path=Path(app.instance_path))
+    app.config.update(
+        CHORUS=settings,
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
+        BABEL_DEFAULT_LOCALE=settings.default_language,
+        BABEL_DEFAULT_TIMEZONE=settings.timezone,
+        JSON_SORT_KEYS=False,
+        # Jobs without Redis run in a background thread; tests may ask for them inline.
+        JOBS_EAGER=False,
+    )
+    app.config.update(overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    babel.init_app(app, locale_selector=select_locale)
+    if settings.database_url.startswith("sqlite"):
+        _sqlite_pragmas(app)
+
+    from . import jobs
+
+    jobs.init_app(app)
+
+    from .api import bp as api_bp
+    from .public import bp as public_bp
+    from .staff import bp as staff_bp
+    from .webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(staff_bp)
+    app.register_blueprint(public_bp)
+
+    from .cli import register
+
+    register(app)
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness and database reachability, for load balancers."""
+        db.session.execute(db.text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+
+
+def _sqlite_pragmas(app: Flask) -> None:
+    """WAL and foreign keys for SQLite, so a worker thread and the web can share it."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record):  # pragma: no cover - trivial
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()

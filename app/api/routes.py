@@ -1,0 +1,136 @@
+"""Staff API routes: thin wrappers over app.domain, one transaction per request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..domain import DomainError, Invalid
+from ..domain import consultations as consultations_ops
+from ..domain import members as members_ops
+from ..extensions import db
+from . import bp
+from .auth import actor, authenticate
+from .openapi import document
+
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+def error(status: int, message: str):
+    """A JSON error answer: {"error": message}."""
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+@bp.before_request
+def require_token():
+    """Every route but the OpenAPI document needs a valid bearer token."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if authenticate() is None:
+        response = error(401, "a valid 'Authorization: Bearer TOKEN' header is required")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="chorus"'
+        return response
+    return None
+
+
+@bp.errorhandler(DomainError)
+def domain_error(exc: DomainError):
+    """Domain refusals become 404/409/422 JSON and nothing is written."""
+    db.session.rollback()
+    return error(exc.status, exc.message)
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    """Werkzeug's errors (404, 405...) as JSON under /api/, the usual page elsewhere."""
+    if not request.path.startswith(bp.url_prefix + "/"):
+        return exc
+    db.session.rollback()
+    return error(exc.code or 500, exc.description or exc.name)
+
+
+def body() -> dict[str, Any]:
+    """The request's JSON object, or Invalid with a clear message."""
+    data = request.get_json(silent=True, force=True)
+    if data is None:
+        raise Invalid("the body must be valid JSON")
+    if not isinstance(data, dict):
+        raise Invalid("the body must be a JSON object")
+    return data
+
+
+def settings():
+    """The app's Settings."""
+    return current_app.config["CHORUS"]
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3 document describing this API."""
+    return jsonify(document())
+
+
+@bp.post("/members")
+def create_member():
+    """Add a member."""
+    data = body()
+    cfg = settings()
+    member = members_ops.create_member(
+        data.get("phone"),
+        region=cfg.default_region,
+        default_language=cfg.default_language,
+        name=data.get("name"),
+        language=data.get("language"),
+        groups=data.get("groups"),
+        consent_source="api",
+        actor=actor(),
+    )
+    db.session.commit()
+    return jsonify(members_ops.member_json(member)), 201
+
+
+@bp.get("/members/<path:phone>")
+def get_member(phone: str):
+    """A member by phone number (E.164, URL-encoded)."""
+    member = members_ops.get_by_phone(phone, settings().default_region)
+    return jsonify(members_ops.member_json(member))
+
+
+@bp.post("/consultations")
+def create_consultation():
+    """Draft a consultation."""
+    consultation = consultations_ops.create(body(), actor=actor(), timezone=settings().timezone)
+    db.session.commit()
+    return jsonify({"code": consultation.code, "status": consultation.status}), 201
+
+
+@bp.get("/consultations/<code>")
+def get_consultation(code: str):
+    """A consultation's definition and status."""
+    return jsonify(consultations_ops.consultation_json(consultations_ops.get(code)))
+
+
+@bp.post("/consultations/<code>/open")
+def open_consultation(code: str):
+    """Open a draft consultation for votes."""
+    consultation = consultations_ops.open_(consultations_ops.get(code), actor=actor())
+    db.session.commit()
+    return jsonify({"code": consultation.code, "status": consultation.status})
+
+
+@bp.post("/consultations/<code>/close")
+def close_consultation(code: str):
+    """Close an open consultation."""
+    consultation = consultations_ops.close(consultations_ops.get(code), actor=actor())
+    db.session.commit()
+    return jsonify({"code": consultation.code, "status": consultation.status})
+
+
+@bp.get("/consultations/<code>/results")
+def consultation_results(code: str):
+    """The tally, comments and participants."""
+    return jsonify(consultations_ops.results(consultations_ops.get(code)))

@@ -1,0 +1,56 @@
+"""Commands: `flask --app wsgi api-token create NAME`, `audit verify`, `seed-demo`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from .extensions import db
+
+
+def register(app: Flask) -> None:
+    """Attach the Chorus commands to the app's CLI."""
+
+    @app.cli.group("api-token")
+    def api_token() -> None:
+        """Staff API tokens."""
+
+    @api_token.command("create")
+    @click.argument("name")
+    def api_token_create(name: str) -> None:
+        """Make a token; it is printed once, alone on the last line."""
+        from . import audit
+        from .api.auth import create_token
+
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise click.BadParameter("NAME must be 1-200 characters", param_hint="NAME")
+        row, token = create_token(name)
+        db.session.flush()
+        audit.record("cli", "api_token.created", "api_token", row.id, {"name": name})
+        db.session.commit()
+        click.echo(f"Created API token {name!r}. Store it now; only its hash is kept.")
+        click.echo(token)
+
+    @app.cli.group("audit")
+    def audit_group() -> None:
+        """The tamper-evident audit log."""
+
+    @audit_group.command("verify")
+    def audit_verify() -> None:
+        """Check every event's hash chain; exit 1 if anything was edited or deleted."""
+        from .audit import verify
+
+        result = verify()
+        if result.ok:
+            click.echo(f"audit log OK: {result.checked} events, chain intact")
+        else:
+            click.echo(f"audit log BROKEN: {result.problem}", err=True)
+            raise SystemExit(1)
+
+    @app.cli.command("seed-demo")
+    def seed_demo() -> None:
+        """Add the demo community (idempotent: running it twice changes nothing)."""
+        from .seed import seed
+
+        click.echo(seed())

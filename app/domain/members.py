@@ -1,0 +1,137 @@
+"""Members: creating them, and their consent (opt-in / opt-out)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .. import audit
+from ..config import LANGUAGES
+from ..extensions import db
+from ..models import Member, utcnow
+from ..phones import InvalidPhone, to_e164
+from . import Conflict, Invalid, NotFound
+
+GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def clean_groups(groups: object) -> list[str]:
+    """Validate a list of group names (lower-case words) and return them de-duplicated."""
+    if groups is None:
+        return []
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise Invalid("groups must be a list of group names")
+    names = sorted({g.strip().lower() for g in groups})
+    for name in names:
+        if not GROUP_NAME.match(name):
+            raise Invalid(f"{name!r} is not a group name (letters, digits, - and _)")
+    return names
+
+
+def find_by_phone(phone: str, region: str) -> Member | None:
+    """The member with this number (any format the region allows), or None."""
+    try:
+        e164 = to_e164(phone, region)
+    except InvalidPhone:
+        return None
+    return db.session.execute(select(Member).where(Member.phone == e164)).scalar_one_or_none()
+
+
+def get_by_phone(phone: str, region: str) -> Member:
+    """The member with this number, or NotFound."""
+    member = find_by_phone(phone, region)
+    if member is None:
+        raise NotFound("no member has that phone number")
+    return member
+
+
+def create_member(
+    phone: object,
+    *,
+    region: str,
+    default_language: str,
+    name: object = None,
+    language: object = None,
+    groups: object = None,
+    status: str = "active",
+    consent_source: str = "staff",
+    actor: str = "system",
+) -> Member:
+    """Add a member, refusing invalid numbers (Invalid) and existing ones (Conflict)."""
+    if not isinstance(phone, str):
+        raise Invalid("phone is required and must be a string")
+    try:
+        e164 = to_e164(phone, region)
+    except InvalidPhone as exc:
+        raise Invalid(str(exc)) from None
+    if name is not None and (not isinstance(name, str) or len(name) > 200):
+        raise Invalid("name must be a string of at most 200 characters")
+    language = language if language is not None else default_language
+    if language not in LANGUAGES:
+        raise Invalid(f"language must be one of {', '.join(LANGUAGES)}")
+    group_names = clean_groups(groups)
+    if db.session.execute(select(Member.id).where(Member.phone == e164)).first():
+        raise Conflict(f"a member with phone {e164} already exists")
+    now = utcnow()
+    member = Member(
+        phone=e164,
+        name=name.strip() if isinstance(name, str) else None,
+        language=language,
+        status=status,
+        consent_at=now if status == "active" else None,
+        consent_source=consent_source if status == "active" else None,
+    )
+    member.set_groups(group_names)
+    db.session.add(member)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict(f"a member with phone {e164} already exists") from None
+    audit.record(
+        actor, "member.created", "member", member.id, {"phone": e164, "via": consent_source}
+    )
+    return member
+
+
+def opt_out(member: Member, source: str, when: datetime | None = None) -> bool:
+    """Mark the member opted out; True if that changed anything."""
+    if member.status == "opted_out":
+        return False
+    member.status = "opted_out"
+    member.opted_out_at = when or utcnow()
+    member.opt_out_source = source
+    audit.record(f"member:{member.id}", "member.opted_out", "member", member.id, {"via": source})
+    return True
+
+
+def opt_in(member: Member, source: str, when: datetime | None = None) -> bool:
+    """Mark the member active with fresh consent; True if that changed anything."""
+    if member.status == "active":
+        return False
+    member.status = "active"
+    member.consent_at = when or utcnow()
+    member.consent_source = source
+    audit.record(f"member:{member.id}", "member.opted_in", "member", member.id, {"via": source})
+    return True
+
+
+def member_json(member: Member) -> dict:
+    """The API representation of a member."""
+    return {
+        "id": member.id,
+        "phone": member.phone,
+        "name": member.name,
+        "language": member.language,
+        "groups": member.groups,
+        "status": member.status,
+        "consent": {
+            "at": member.consent_at.isoformat() if member.consent_at else None,
+            "source": member.consent_source,
+            "opted_out_at": member.opted_out_at.isoformat() if member.opted_out_at else None,
+            "opt_out_source": member.opt_out_source,
+        },
+    }

@@ -1,0 +1,344 @@
+"""The Chorus domain, as tables. Names follow shared/PRODUCT.md."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC; every timestamp is stored in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
+    """A DateTime that always comes back timezone-aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+MEMBER_STATUSES = ("active", "opted_out", "pending")
+
+
+class Member(db.Model):
+    """A person, known by an E.164 phone number."""
+
+    __tablename__ = "member"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    # Consent record: when and how the member agreed to texts, and when/how they stopped.
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_source: Mapped[str | None] = mapped_column(String(40))
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opt_out_source: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    group_rows: Mapped[list[MemberGroup]] = relationship(
+        back_populates="member", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def groups(self) -> list[str]:
+        """Group names, sorted."""
+        return sorted(g.name for g in self.group_rows)
+
+    def set_groups(self, names: list[str]) -> None:
+        """Replace the member's groups with `names`."""
+        wanted = set(names)
+        self.group_rows = [g for g in self.group_rows if g.name in wanted]
+        have = {g.name for g in self.group_rows}
+        for name in sorted(wanted - have):
+            self.group_rows.append(MemberGroup(name=name))
+
+
+class MemberGroup(db.Model):
+    """A member's membership of a named group (`community`, `allies`, `staff`...)."""
+
+    __tablename__ = "member_group"
+    __table_args__ = (Index("ix_member_group_name_member", "name", "member_id"),)
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("member.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    member: Mapped[Member] = relationship(back_populates="group_rows")
+
+
+CONSULTATION_KINDS = ("yes_no", "choice", "open")
+CONSULTATION_STATUSES = ("draft", "open", "closed", "decided")
+DECIDED_BY = ("community", "staff", "allies")
+
+
+class Consultation(db.Model):
+    """Something to decide, with its texts per language and its decision rule."""
+
+    __tablename__ = "consultation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), default="draft", index=True)
+    # {lang: text}; `summary` is what fits in a text, `body` the full text.
+    title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    summary: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    body: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # [{"label": {lang: text}}], numbered 1..N in order.
+    options: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Group names; empty means every active member.
+    audience: Mapped[list[str]] = mapped_column(JSON, default=list)
+    decision_by: Mapped[str] = mapped_column(String(12), default="community")
+    quorum: Mapped[int | None] = mapped_column(Integer)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    results_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    outcome: Mapped[Outcome | None] = relationship(back_populates="consultation", uselist=False)
+
+    def text(self, field: str, language: str, fallback: str = "en") -> str:
+        """The consultation's `field` in `language`, else the fallback language, else any."""
+        values: dict[str, str] = getattr(self, field) or {}
+        return values.get(language) or values.get(fallback) or next(iter(values.values()), "")
+
+    def option_label(self, number: int, language: str, fallback: str = "en") -> str:
+        """The label of option `number` (1-based) in `language`."""
+        labels = self.options[number - 1].get("label", {})
+        return labels.get(language) or labels.get(fallback) or next(iter(labels.values()), "")
+
+    @property
+    def choices(self) -> list[str]:
+        """The valid vote values for this consultation's kind."""
+        if self.kind == "yes_no":
+            return ["yes", "no", "abstain"]
+        if self.kind == "choice":
+            return [str(n) for n in range(1, len(self.options) + 1)]
+        return []
+
+
+VOTE_CHANNELS = ("sms", "web", "assisted")
+
+
+class Vote(db.Model):
+    """A member's one current choice on a consultation; changes go to VoteChange."""
+
+    __tablename__ = "vote"
+    __table_args__ = (
+        UniqueConstraint("consultation_id", "member_id", name="uq_vote_consultation_member"),
+        UniqueConstraint("consultation_id", "receipt", name="uq_vote_consultation_receipt"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    choice: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(10))
+    entered_by: Mapped[str | None] = mapped_column(String(200))
+    receipt: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    consultation: Mapped[Consultation] = relationship()
+    member: Mapped[Member] = relationship()
+
+
+class VoteChange(db.Model):
+    """One entry in a vote's history: every choice ever recorded, in order."""
+
+    __tablename__ = "vote_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vote_id: Mapped[int] = mapped_column(ForeignKey("vote.id"), index=True)
+    choice: Mapped[str] = mapped_column(String(10))
+    previous: Mapped[str | None] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(10))
+    entered_by: Mapped[str | None] = mapped_column(String(200))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Comment(db.Model):
+    """Free text from a member; without a consultation it is a message to staff."""
+
+    __tablename__ = "comment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultation.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(10))
+    language: Mapped[str] = mapped_column(String(8))
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    hidden_reason: Mapped[str | None] = mapped_column(String(200))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+MESSAGE_STATUSES = (
+    "queued",  # outbound, waiting in the outbox
+    "sending",  # claimed by a worker; Twilio may or may not have it yet
+    "sent",  # Twilio accepted it (we hold its sid)
+    "delivered",
+    "undelivered",
+    "failed",
+    "skipped",  # never sent: opted out or invalid by the time it was due
+    "received",  # inbound
+)
+
+
+class Message(db.Model):
+    """Every SMS in or out.
+
+    Outbound lifecycle: queued -> sending -> sent -> delivered | undelivered, or
+    queued/sending -> failed | skipped. Status callbacks only move a message forward.
+    """
+
+    __tablename__ = "message"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "member_id", name="uq_message_broadcast_member"),
+        Index("ix_message_broadcast_batch_status", "broadcast_id", "batch", "status"),
+        Index("ix_message_member_consultation", "member_id", "consultation_id"),
+        Index("ix_message_status_next_attempt", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str | None] = mapped_column(String(32))
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(12))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    failed_reason: Mapped[str | None] = mapped_column(String(200))
+    segments: Mapped[int] = mapped_column(Integer, default=1)
+    encoding: Mapped[str] = mapped_column(String(8), default="GSM-7")
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcast.id"))
+    batch: Mapped[int | None] = mapped_column(Integer)
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultation.id"))
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), index=True)
+    priority: Mapped[str] = mapped_column(String(8), default="bulk")  # "high" | "bulk"
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+BROADCAST_KINDS = ("summary", "reminder", "outcome", "announcement")
+BROADCAST_STATUSES = ("draft", "scheduled", "sending", "paused", "completed", "cancelled")
+
+
+class Broadcast(db.Model):
+    """One send to many members; expands into Message rows in batches of about 100."""
+
+    __tablename__ = "broadcast"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultation.id"))
+    bodies: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # {lang: full text}
+    audience: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Narrows the audience: "all", "not_voted" (reminders), "participants" (outcomes).
+    audience_filter: Mapped[str] = mapped_column(String(16), default="all")
+    status: Mapped[str] = mapped_column(String(12), default="draft", index=True)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expanded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_at_start: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Outcome(db.Model):
+    """What was decided, why and what happens next, per language."""
+
+    __tablename__ = "outcome"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"), unique=True)
+    text: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcast.id"))
+
+    consultation: Mapped[Consultation] = relationship(back_populates="outcome")
+
+
+class AuditEvent(db.Model):
+    """Append-only log; each row carries the hash of the one before it."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    subject_type: Mapped[str | None] = mapped_column(String(40))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ApiToken(db.Model):
+    """A staff API token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditHead(db.Model):
+    """The newest audit hash, one row; it anchors the chain so a deleted tail shows."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
