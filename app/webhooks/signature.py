@@ -1,0 +1,43 @@
+"""Twilio webhook signatures, checked against the public URL Twilio actually called.
+
+The signed URL is rebuilt from PUBLIC_BASE_URL + path + the raw query string,
+never from `request.url`: behind a proxy the scheme and host differ, and Werkzeug
+re-encodes the query.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+
+def signed_url() -> str:
+    """The URL Twilio signed for the current request."""
+    base = current_app.config["CHORUS"].public_base_url or request.host_url.rstrip("/")
+    url = base + request.path
+    query = request.query_string.decode("latin-1")
+    return f"{url}?{query}" if query else url
+
+
+def is_valid() -> bool:
+    """True when X-Twilio-Signature matches the auth token, URL and form params."""
+    token = current_app.config["CHORUS"].twilio_auth_token
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature:
+        return False
+    # request.form is a MultiDict, which RequestValidator reads with getlist().
+    return RequestValidator(token).validate(signed_url(), request.form, signature)
+
+
+def twilio_signed(view):
+    """Answer 403 (and do nothing) unless the request carries a valid Twilio signature."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not is_valid():
+            abort(403, "invalid or missing Twilio signature")
+        return view(*args, **kwargs)
+
+    return wrapper
