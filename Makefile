@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 translations: $(STAMP)
-	@$(BIN)/pybabel compile --use-fuzzy -q -d translations 2>&1 | grep -v "^compiling" || true
+	@$(BIN)/pybabel compile --use-fuzzy -d translations 2>&1 | { grep -v "^compiling" || true; }; exit $${PIPESTATUS[0]}
 
 # Extract every string (Python, HTML, SMS templates) and merge into all ten catalogs.
 translations-update: $(STAMP)
