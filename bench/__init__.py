@@ -1,0 +1,1 @@
+"""Chorus benchmarks: `make bench` (or `python -m bench.run`). See docs/benchmarks.md."""

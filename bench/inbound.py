@@ -1,0 +1,387 @@
+"""Benchmark 1, "texting in": POST /twilio/inbound under gunicorn, against a floor.
+
+For each database (PostgreSQL, then SQLite):
+
+1. a fresh database, `flask --app wsgi db upgrade`, 2,000 members by bulk insert, and
+   the yes/no consultation's summary recorded as texted to every member (as after a
+   broadcast), so a bare "YES" has a current consultation;
+2. two open consultations made through the staff API: Q1 (yes_no) and Q2 (choice);
+3. the floor (bench/floor_app.py: signature check + fixed TwiML) under the same
+   gunicorn settings, loaded with the same signed texts, then stopped;
+4. Chorus under gunicorn, loaded with distinct signed texts (each MessageSid once);
+5. the results API compared with what was sent (a check of the benchmark itself).
+
+The texts are generated per member, round by round (every member's first text, then
+every member's second...), from a seeded random mix: votes (with or without the code,
+👍/👎), vote changes, vote + comment, comments, and HELP. A member's texts are sent in
+order and never two at once, as from one phone, so the expected tally is exact.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from . import common, data, loadgen
+from .common import log
+
+PATH = "/twilio/inbound"
+YES_NO = "Q1"
+CHOICE = "Q2"
+N_OPTIONS = 4
+
+YES_NO_FORMS = {
+    "yes": ["{c} YES", "yes {c}", "{c}: yes", "{c} Yes"],
+    "no": ["{c} NO", "no {c}", "{c}: No"],
+    "abstain": ["{c} ABSTAIN", "abstain {c}"],
+}
+BARE_YES_NO = {
+    "yes": ["YES", "yes", "Yes!", "👍"],
+    "no": ["NO", "no", "No.", "👎"],
+    "abstain": ["abstain"],
+}
+CHOICE_FORMS = ["{c} {n}", "{c}: {n}", "{c} {n}"]
+REASONS = [
+    "because the library is closer to the bus stop",
+    "but only if there is step-free access",
+    "as long as the sessions stay free",
+    "because evenings are hard for carers",
+]
+COMMENTS = [
+    "The room was too cold at the last meeting",
+    "Could we have the papers in large print please",
+    "I would like more evening sessions",
+    "Thank you for asking us about this",
+    "Please think about people who work shifts",
+]
+HELPS = ["HELP", "help", "Help"]
+
+
+@dataclass
+class Text:
+    """One inbound text and what it should do: ("vote", code, choice), ("comment", code,
+    None), ("vote_comment", code, choice) or ("help", None, None)."""
+
+    member: int
+    body: str
+    kind: str
+    code: str | None
+    choice: str | None
+
+
+def script(members: int, rounds: int, seed: int = 2024) -> list[Text]:
+    """Every member's texts, round-major, with the effect each should have."""
+    rng = random.Random(seed)
+    current = dict.fromkeys(range(members), YES_NO)  # Q1's summary was texted to everyone
+    voted: dict[tuple[int, str], str] = {}
+    texts: list[Text] = []
+
+    def vote_choice(m: int, code: str) -> str:
+        choices = ["yes", "no", "abstain"] if code == YES_NO else [str(n) for n in range(1, 5)]
+        before = voted.get((m, code))
+        if before is not None and rng.random() < 0.8:  # mostly a real change of mind
+            choices = [c for c in choices if c != before]
+        weights = [5, 4, 1] if code == YES_NO and len(choices) == 3 else None
+        return rng.choices(choices, weights=weights)[0]
+
+    for r in range(rounds):
+        order = list(range(members))
+        rng.shuffle(order)
+        for m in order:
+            roll = rng.random()
+            if r == 0 or roll < 0.35:
+                kind = "vote"
+            elif roll < 0.55:
+                kind = "vote_comment"
+            elif roll < 0.80:
+                kind = "comment"
+            else:
+                kind = "help"
+            if kind == "help":
+                texts.append(Text(m, rng.choice(HELPS), "help", None, None))
+                continue
+            if kind == "comment":
+                code = current[m]
+                texts.append(Text(m, rng.choice(COMMENTS), "comment", code, None))
+                continue
+            code = YES_NO if rng.random() < 0.6 else CHOICE
+            choice = vote_choice(m, code)
+            bare = code == current[m] and rng.random() < 0.5
+            if code == YES_NO:
+                body = rng.choice(BARE_YES_NO[choice] if bare else YES_NO_FORMS[choice])
+            else:
+                body = choice if bare else rng.choice(CHOICE_FORMS).replace("{n}", choice)
+            body = body.replace("{c}", rng.choice([code, code.lower()]))
+            if kind == "vote_comment":
+                body = f"{body} {rng.choice(REASONS)}"
+            texts.append(Text(m, body, kind, code, choice))
+            voted[(m, code)] = choice
+            current[m] = code
+    return texts
+
+
+def twilio_params(text: Text, to: str) -> dict[str, str]:
+    """The form Twilio posts for an incoming SMS."""
+    sid = "SM" + uuid.uuid4().hex
+    return {
+        "ToCountry": "GB",
+        "ToState": "",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ToCity": "",
+        "FromZip": "",
+        "SmsSid": sid,
+        "FromState": "",
+        "SmsStatus": "received",
+        "FromCity": "",
+        "Body": text.body,
+        "FromCountry": "GB",
+        "To": to,
+        "ToZip": "",
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": common.ACCOUNT_SID,
+        "From": data.phone(text.member),
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def prepare(texts: list[Text], port: int) -> list[loadgen.Prepared]:
+    """Sign and serialise every text for the server on `port` (before the clock starts)."""
+    from tests.fake_twilio import sign
+
+    url = f"http://127.0.0.1:{port}{PATH}"
+    out = []
+    for text in texts:
+        params = twilio_params(text, common.TWILIO_FROM)
+        body = urlencode(params).encode()
+        head = (
+            f"POST {PATH} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{port}\r\n"
+            "User-Agent: TwilioProxy/1.1\r\n"
+            "Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n"
+            "Accept: */*\r\n"
+            f"X-Twilio-Signature: {sign(url, params, common.AUTH_TOKEN)}\r\n"
+            f"I-Twilio-Idempotency-Token: {uuid.uuid4()}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        out.append(loadgen.Prepared(head + body, key=text.member))
+    return out
+
+
+def is_twiml(status: int, headers: dict[str, str], body: bytes) -> bool:
+    """A TwiML answer with zero or one message."""
+    ctype = headers.get("content-type", "")
+    return (
+        "xml" in ctype
+        and body.lstrip().startswith(b"<?xml")
+        and b"<Response" in body
+        and body.count(b"<Message") <= 1
+    )
+
+
+def expected(texts: list[Text], outcomes: list[loadgen.Outcome]) -> dict[str, Any]:
+    """Tallies and comment counts implied by the texts that were answered 200 + TwiML."""
+    votes: dict[tuple[int, str], str] = {}
+    comments: Counter[str] = Counter()
+    sent: Counter[str] = Counter()
+    for outcome in sorted(outcomes, key=lambda o: o.index):
+        if not outcome.ok:
+            continue
+        text = texts[outcome.index]
+        sent[text.kind] += 1
+        if text.kind in ("vote", "vote_comment"):
+            before = votes.get((text.member, text.code))
+            if before is not None:
+                sent["vote_change" if before != text.choice else "vote_same"] += 1
+            votes[(text.member, text.code)] = text.choice
+        if text.kind in ("comment", "vote_comment"):
+            comments[text.code] += 1
+    tallies = {
+        YES_NO: dict.fromkeys(["yes", "no", "abstain"], 0),
+        CHOICE: {str(n): 0 for n in range(1, N_OPTIONS + 1)},
+    }
+    for (_, code), choice in votes.items():
+        tallies[code][choice] += 1
+    return {"votes": tallies, "comments": dict(comments), "sent_by_kind": dict(sent)}
+
+
+def setup(kind: str, members: int, port: int) -> tuple[str, dict[str, str]]:
+    """Fresh database with schema, members, and the 'Q1 was texted' rows; return url, env."""
+    url = common.fresh_database(kind)
+    env = common.base_env(url, port)
+    common.run_flask(env, "db", "upgrade")
+    data.check_phones(members)
+    took = data.insert_members(url, members)
+    log(f"  {members} members inserted in {took:.1f}s")
+    return url, env
+
+
+def record_texted(url: str, consultation_id: int, members: int, body: str) -> None:
+    """Record Q1's summary as delivered to every member (what a broadcast leaves behind)."""
+    from app.models import Message
+
+    ids = dict(
+        common_rows(
+            url, "select phone, id from member where phone like :p", p=data.PHONE_PREFIX + "%"
+        )
+    )
+    names = ["direction", "member_id", "phone", "body", "kind", "status", "consultation_id"]
+    rows = (
+        ["out", ids[data.phone(i)], data.phone(i), body, "summary", "delivered", consultation_id]
+        for i in range(members)
+    )
+    data.insert_rows(url, Message.__table__, names, rows)
+
+
+def common_rows(url: str, sql: str, **params: Any) -> list[tuple]:
+    """All rows of a query on the benchmark database."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(data._sqlalchemy_url(url))
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def load(port: int, prepared, *, warmup: float, duration: float, cycle: bool, pgid: int, pg: bool):
+    """Run the load generator; add CPU accounting for client, server and PostgreSQL."""
+    server_pids = loadgen.group_pids(pgid)
+    pg_pids = loadgen.named_pids("postgres") if pg else []
+    s0, p0, t0 = (
+        loadgen.process_cpu_seconds(server_pids),
+        loadgen.process_cpu_seconds(pg_pids),
+        time.monotonic(),
+    )
+    result = loadgen.run(
+        "127.0.0.1",
+        port,
+        prepared,
+        concurrency=16,
+        warmup=warmup,
+        duration=duration,
+        check=is_twiml,
+        cycle=cycle,
+    )
+    wall = time.monotonic() - t0
+    summary = result.summary()
+    summary["cpu_share"] = {
+        "client": round(result.client_cpu / wall, 2),
+        "gunicorn": round((loadgen.process_cpu_seconds(server_pids) - s0) / wall, 2),
+        "postgres": round((loadgen.process_cpu_seconds(pg_pids) - p0) / wall, 2) if pg else None,
+    }
+    return result, summary
+
+
+def run_one(kind: str, *, members: int, rounds: int, warmup: float, duration: float) -> dict:
+    """The floor and Chorus on one database; returns the numbers and the correctness check."""
+    out: dict[str, Any] = {"database": kind}
+    texts = script(members, rounds)
+    with common.processes() as procs:
+        # The floor first, under identical gunicorn settings, on the same texts.
+        floor_port = common.free_port()
+        floor_env = common.base_env("sqlite://", floor_port)
+        floor = procs.start(
+            f"floor-{kind}", common.gunicorn_argv("bench.floor_app:app", floor_port), floor_env
+        )
+        common.wait_port(floor_port, proc=floor.popen)
+        log(f"  floor: signing {len(texts)} texts")
+        prepared = prepare(texts, floor_port)
+        log(f"  floor: {duration:.0f}s at 16 connections")
+        _, out["floor"] = load(
+            floor_port,
+            prepared,
+            warmup=warmup,
+            duration=duration,
+            cycle=True,
+            pgid=floor.pid,
+            pg=False,
+        )
+        floor.stop()
+        log(f"  floor: {out['floor']}")
+
+        port = common.free_port()
+        url, env = setup(kind, members, port)
+        web = procs.start(f"chorus-{kind}", common.gunicorn_argv("wsgi:app", port), env)
+        common.wait_port(port, proc=web.popen)
+        api = data.Api(f"http://127.0.0.1:{port}", common.api_token(env))
+        for payload in (data.yes_no(YES_NO), data.choice(CHOICE)):
+            api.call("POST", "/consultations", 201, json=payload)
+            api.call("POST", f"/consultations/{payload['code']}/open", 200)
+        q1 = common_rows(url, "select id from consultation where code = :c", c=YES_NO)[0][0]
+        record_texted(url, q1, members, data.yes_no(YES_NO)["summary"]["en"])
+        log(f"  chorus: signing {len(texts)} texts")
+        prepared = prepare(texts, port)
+        log(f"  chorus: up to {duration:.0f}s at 16 connections")
+        result, out["chorus"] = load(
+            port,
+            prepared,
+            warmup=warmup,
+            duration=duration,
+            cycle=False,
+            pgid=web.pid,
+            pg=kind == "postgresql",
+        )
+        log(f"  chorus: {out['chorus']}")
+        if out["floor"]["rps"]:
+            out["ratio"] = round(out["chorus"]["rps"] / out["floor"]["rps"], 3)
+        out["check"] = verify(api, url, texts, result)
+        log(f"  check: {out['check']['verdict']}")
+        api.close()
+        out["server_log_tail"] = web.tail(15)
+    common.drop_database(kind)
+    return out
+
+
+def verify(api: data.Api, url: str, texts: list[Text], result: loadgen.LoadResult) -> dict:
+    """Compare the results API and the stored inbound messages with what was sent."""
+    want = expected(texts, result.outcomes)
+    got_votes, got_comments = {}, {}
+    for code in (YES_NO, CHOICE):
+        res = api.call("GET", f"/consultations/{code}/results", 200)
+        got_votes[code] = {k: int(v) for k, v in res["votes"].items()}
+        got_comments[code] = int(res["comments"])
+    answered = sum(1 for o in result.outcomes if o.status == 200)
+    stored_in = common_rows(url, "select count(*) from message where direction = 'in'")[0][0]
+    problems = []
+    for code in (YES_NO, CHOICE):
+        if got_votes[code] != want["votes"][code]:
+            problems.append(f"{code} votes: API {got_votes[code]} != sent {want['votes'][code]}")
+        if got_comments[code] != want["comments"].get(code, 0):
+            problems.append(
+                f"{code} comments: API {got_comments[code]} != sent {want['comments'].get(code, 0)}"
+            )
+    if stored_in != answered:
+        problems.append(f"{stored_in} inbound messages stored for {answered} answered requests")
+    return {
+        "verdict": "OK" if not problems else "MISMATCH",
+        "problems": problems,
+        "texts_answered": answered,
+        "texts_unanswered_or_bad": len(result.outcomes) - sum(o.ok for o in result.outcomes),
+        "sent_by_kind": want["sent_by_kind"],
+        "votes_api": got_votes,
+        "votes_sent": want["votes"],
+        "comments_api": got_comments,
+        "comments_sent": want["comments"],
+        "inbound_messages_stored": stored_in,
+    }
+
+
+def run(*, quick: bool, databases: list[str]) -> dict:
+    """Benchmark 1 on each database in `databases`."""
+    members = 2000
+    rounds, warmup, duration = (4, 1.0, 5.0) if quick else (15, 3.0, 20.0)
+    results = {"members": members, "rounds": rounds, "warmup_s": warmup, "duration_s": duration}
+    for kind in databases:
+        log(f"inbound on {kind}")
+        results[kind] = run_one(
+            kind, members=members, rounds=rounds, warmup=warmup, duration=duration
+        )
+    return results
