@@ -33,9 +33,18 @@ def environment() -> Environment:
     )
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_callables(  # type: ignore[attr-defined]
-        flask_babel.gettext, flask_babel.ngettext, newstyle=True
+        flask_babel.gettext, _ngettext, newstyle=True
     )
     return env
+
+
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    """The plural form for `n`, unformatted: Jinja's newstyle ngettext formats it.
+
+    flask_babel.ngettext would format it already, with only `num`, so a pluralized
+    `{% trans %}` with other variables failed with a KeyError.
+    """
+    return flask_babel.get_translations().ungettext(singular, plural, n)
 
 
 def kinds() -> list[str]:
