@@ -212,3 +212,21 @@ def api(client, token):
             return client.post("/api/v1" + path, headers=self.headers, **kw)
 
     return Api()
+
+
+@pytest.fixture
+def signed_post(client):
+    """POST form params as Twilio would: signed_post(path, params, query=, token=, base=).
+
+    The signature is made with tests.fake_twilio.sign over base (PUBLIC_BASE_URL by
+    default) + path + the raw query string, exactly what Twilio signs.
+    """
+    from tests.fake_twilio import sign
+
+    def post(path, params, *, query="", token=AUTH_TOKEN, base=PUBLIC_BASE_URL, headers=None):
+        target = f"{path}?{query}" if query else path
+        all_headers = {"X-Twilio-Signature": sign(base + target, params, token)}
+        all_headers.update(headers or {})
+        return client.post(target, data=params, headers=all_headers)
+
+    return post

@@ -1,0 +1,578 @@
+"""An incoming text: record it once, understand it, act on it, and say what to reply.
+
+`handle_inbound` is the whole of `POST /twilio/inbound` minus HTTP: the webhook and
+the phone simulator both call it, inside an app context, and commit afterwards (one
+request, one transaction). It never touches the network or the job queue; extra
+texts it wants sent (the rest of a long INFO) come back as `InboundResult.queued`
+for the caller to enqueue after the commit.
+
+Exactly once: the inbound Message's `twilio_sid` is unique in the database. A repeat
+delivery of the same MessageSid finds the stored message and answers with the reply
+stored for it (an outbound Message whose `reply_to_id` is the inbound one), so a
+Twilio retry gets the same TwiML and changes nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_babel import force_locale, gettext
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .. import audit
+from ..config import Settings
+from ..extensions import db
+from ..models import Comment, Consultation, Member, Message, utcnow
+from ..phones import try_e164
+from ..sms import segments
+from ..sms.render import render
+from . import Conflict, Invalid, grammar
+from . import consultations as consultations_ops
+from . import members as members_ops
+from .current import Current, current_for, latest_for
+from .votes import in_audience, record_vote
+
+log = logging.getLogger(__name__)
+
+MAX_STORED = 5000  # longer bodies are cut before storage (Twilio itself stops at 1,600)
+MAX_TWIML = 1600  # the most Twilio sends as one message
+LABEL_CHARS = 20  # an option label in a confirmation is cut to this
+TALLY_TOP = 5  # a choice tally by text shows the leading options only
+CLOSED_STATUSES = ("closed", "decided")
+
+# Language names in ASCII, so the menu is one GSM-7 segment; the grammar accepts each.
+MENU_NAMES = {
+    "en": "English",
+    "cy": "Cymraeg",
+    "es": "Espanol",
+    "fr": "Francais",
+    "pt": "Portugues",
+    "pl": "Polski",
+    "ro": "Romana",
+    "ar": "Arabic",
+    "ur": "Urdu",
+    "bn": "Bangla",
+}
+
+
+@dataclass
+class InboundResult:
+    """What handling one inbound text did, and the reply to send (None: send nothing)."""
+
+    message_id: int | None
+    reply: str | None
+    kind: str | None = None  # the reply's message kind, e.g. "vote_recorded"
+    duplicate: bool = False  # this MessageSid was handled before
+    queued: list[int] = field(default_factory=list)  # outbound ids to enqueue after commit
+
+
+@dataclass
+class Reply:
+    """A reply decided by a handler: its kind, text and the consultation it concerns."""
+
+    kind: str
+    text: str
+    consultation: Consultation | None = None
+    queued: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """Everything a handler needs about the text being handled."""
+
+    settings: Settings
+    message: Message
+    member: Member | None
+    intent: grammar.Intent
+    language: str
+
+    def reply(self, kind: str, consultation: Consultation | None = None, **values: Any) -> Reply:
+        """Render message `kind` in the language of this conversation."""
+        return Reply(kind, render(kind, self.language, **values), consultation)
+
+
+def language_menu() -> str:
+    """`1 English, 2 Cymraeg, ...`: menu numbers the grammar reads after LANG."""
+    return ", ".join(f"{n} {MENU_NAMES[code]}" for n, code in enumerate(grammar.LANGUAGES, 1))
+
+
+def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str) -> InboundResult:
+    """Record and act on one incoming text; the caller commits.
+
+    `sid` is Twilio's MessageSid, `from_` the sender as Twilio gives it, `to` our number.
+    A sid seen before returns the stored reply with `duplicate=True` and writes nothing.
+    """
+    stored = _find_inbound(sid)
+    if stored is not None:
+        return _replay(stored)
+
+    phone = try_e164(from_, settings.default_region) or from_.strip()[:32]
+    text = (body or "")[:MAX_STORED]
+    member = db.session.execute(select(Member).where(Member.phone == phone)).scalar_one_or_none()
+    info = segments.count(text)
+    message = Message(
+        direction="in",
+        status="received",
+        member_id=member.id if member else None,
+        phone=phone,
+        body=text,
+        twilio_sid=sid,
+        segments=max(info.segments, 1),
+        encoding=info.encoding,
+        priority="high",
+    )
+    db.session.add(message)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The same MessageSid in a concurrent request won the insert: answer as it did.
+        db.session.rollback()
+        stored = _find_inbound(sid)
+        if stored is None:
+            raise
+        return _replay(stored)
+
+    intent = grammar.parse(text)
+    message.kind = intent.kind
+    language = member.language if member else (intent.hint or settings.default_language)
+    ctx = Context(settings, message, member, intent, language)
+    reply = _dispatch(ctx)
+    if reply is None:
+        return InboundResult(message.id, None)
+    _store_reply(ctx, reply)
+    return InboundResult(message.id, reply.text, reply.kind, queued=reply.queued)
+
+
+def _find_inbound(sid: str) -> Message | None:
+    return db.session.execute(
+        select(Message).where(Message.twilio_sid == sid, Message.direction == "in")
+    ).scalar_one_or_none()
+
+
+def _replay(inbound: Message) -> InboundResult:
+    """The answer already given to this inbound message (None if it got no reply)."""
+    reply = db.session.execute(
+        select(Message).where(Message.reply_to_id == inbound.id).order_by(Message.id).limit(1)
+    ).scalar_one_or_none()
+    if reply is None:
+        return InboundResult(inbound.id, None, duplicate=True)
+    return InboundResult(inbound.id, reply.body, reply.kind, duplicate=True)
+
+
+def _store_reply(ctx: Context, reply: Reply) -> None:
+    """Keep the reply as an outbound Message: the record, and the answer to a retry."""
+    info = segments.count(reply.text)
+    db.session.add(
+        Message(
+            direction="out",
+            member_id=ctx.member.id if ctx.member else None,
+            phone=ctx.message.phone,
+            body=reply.text,
+            kind=reply.kind,
+            # Twilio sends a TwiML reply itself; we never hold its sid.
+            status="sent",
+            sent_at=utcnow(),
+            segments=info.segments,
+            encoding=info.encoding,
+            consultation_id=reply.consultation.id if reply.consultation else None,
+            reply_to_id=ctx.message.id,
+            priority="high",
+        )
+    )
+
+
+def _dispatch(ctx: Context) -> Reply | None:
+    member = ctx.member
+    if member is None or member.status == "pending":
+        return _from_stranger(ctx)
+    if member.status == "opted_out":
+        return _from_opted_out(ctx)
+    kind = ctx.intent.kind
+    if kind == "stop":
+        members_ops.opt_out(member, "sms")
+        return ctx.reply("opted_out")
+    if kind == "start":
+        return ctx.reply("subscribed", org=ctx.settings.org_name)
+    if kind == "help":
+        return ctx.reply("help", org=ctx.settings.org_name)
+    if kind == "empty":
+        return ctx.reply("empty")
+    if kind == "language":
+        return _language(ctx)
+    if kind == "info":
+        return _info(ctx)
+    if kind == "results":
+        return _results(ctx)
+    if kind == "vote":
+        return _vote(ctx)
+    return _text(ctx)
+
+
+# --- people who are not (active) members ---------------------------------------------
+
+
+def _stopped_stranger(message: Message) -> bool:
+    """True when this unknown number's last STOP/START-type text before `message` was STOP."""
+    last = db.session.execute(
+        select(Message.kind)
+        .where(
+            Message.phone == message.phone,
+            Message.direction == "in",
+            Message.kind.in_(("stop", "start")),
+            Message.id != message.id,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return last == "stop"
+
+
+def _from_stranger(ctx: Context) -> Reply | None:
+    """Unknown numbers and pending members: JOIN (or START) makes them active members."""
+    kind = ctx.intent.kind
+    org = ctx.settings.org_name
+    member = ctx.member
+    if kind == "stop":
+        if member is not None:
+            members_ops.opt_out(member, "sms")
+            return ctx.reply("opted_out")
+        # Nobody to mark: the STOP itself, stored with its kind, silences this number.
+        return None if _stopped_stranger(ctx.message) else ctx.reply("opted_out")
+    if kind == "start":
+        if member is not None:  # pending: staff added them, their JOIN is the consent
+            members_ops.opt_in(member, "sms")
+            return ctx.reply("joined", org=org)
+        if not ctx.settings.open_joining:
+            return ctx.reply("join_closed", org=org)
+        try:
+            member = members_ops.create_member(
+                ctx.message.phone,
+                region=ctx.settings.default_region,
+                default_language=ctx.settings.default_language,
+                language=ctx.intent.hint or ctx.settings.default_language,
+                groups=["community"],
+                consent_source="sms",
+                actor="sms",
+            )
+        except (Invalid, Conflict) as exc:
+            log.info("JOIN from %s not accepted: %s", ctx.message.phone, exc)
+            return None
+        ctx.member = member
+        ctx.message.member_id = member.id
+        return ctx.reply("joined", org=org)
+    if member is None and _stopped_stranger(ctx.message):
+        return None
+    return ctx.reply("welcome" if ctx.settings.open_joining else "join_closed", org=org)
+
+
+def _from_opted_out(ctx: Context) -> Reply | None:
+    """After STOP: only START/JOIN or a bare YES gets an answer (and opts them back in)."""
+    intent = ctx.intent
+    bare_yes = (
+        intent.kind == "vote"
+        and intent.choice == "yes"
+        and intent.code is None
+        and intent.comment is None
+    )
+    if intent.kind == "start" or bare_yes:
+        members_ops.opt_in(ctx.member, "sms")
+        return ctx.reply("opted_in", org=ctx.settings.org_name)
+    return None
+
+
+# --- language -------------------------------------------------------------------------
+
+
+def _language(ctx: Context) -> Reply:
+    member = ctx.member
+    wanted = ctx.intent.language
+    if wanted is None:
+        return ctx.reply("language_menu", menu=language_menu())
+    if wanted != member.language:
+        audit.record(
+            f"member:{member.id}",
+            "member.language_changed",
+            "member",
+            member.id,
+            {"from": member.language, "to": wanted, "via": "sms"},
+        )
+        member.language = wanted
+    ctx.language = wanted
+    return ctx.reply("language_set", name=MENU_NAMES[wanted])
+
+
+# --- which consultation ---------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """The consultation a text is about, or the reply that says why there is none."""
+
+    consultation: Consultation | None = None
+    current: Current | None = None  # set when it came from "current", not from a code
+    refusal: Reply | None = None
+
+    @property
+    def other(self) -> str | None:
+        """The code of another open consultation the member could have meant."""
+        if self.current is not None and self.current.others:
+            return self.current.others[0].code
+        return None
+
+
+def _target(ctx: Context, *, for_taking_part: bool) -> Target:
+    """Resolve the text's code, or the member's current consultation.
+
+    For taking part (votes, comments) the consultation must be open and the member in
+    its audience; otherwise the Target carries the refusal to send instead.
+    """
+    code = ctx.intent.code
+    if code is not None:
+        consultation = consultations_ops.find(code)
+        if consultation is None or consultation.status == "draft":
+            return Target(refusal=ctx.reply("unknown_code", code=code))
+        current = None
+    else:
+        current = current_for(ctx.member)
+        consultation = current.consultation
+        if consultation is None:
+            latest = latest_for(ctx.member)
+            if latest is not None and (not for_taking_part or latest.status in CLOSED_STATUSES):
+                consultation, current = latest, None
+            else:
+                return Target(refusal=ctx.reply("nothing_open"))
+    if for_taking_part:
+        if consultation.status != "open":
+            return Target(refusal=ctx.reply("closed", consultation, code=consultation.code))
+        if not in_audience(consultation, ctx.member):
+            return Target(
+                refusal=ctx.reply("not_in_audience", consultation, code=consultation.code)
+            )
+    return Target(consultation, current)
+
+
+# --- votes and comments ---------------------------------------------------------------
+
+
+def choice_label(consultation: Consultation, choice: str, language: str) -> str:
+    """A choice as a confirmation shows it: YES/NO/ABSTAIN in the language, or `2 Library`."""
+    if consultation.kind == "choice":
+        label = consultation.option_label(int(choice), language)
+        return f"{choice} {label[:LABEL_CHARS].rstrip()}".rstrip()
+    with force_locale(language):
+        words = {"yes": gettext("YES"), "no": gettext("NO"), "abstain": gettext("ABSTAIN")}
+    return words.get(choice, choice)
+
+
+def _vote(ctx: Context) -> Reply:
+    target = _target(ctx, for_taking_part=True)
+    if target.refusal is not None:
+        return target.refusal
+    consultation = target.consultation
+    intent = ctx.intent
+    if consultation.kind == "open":
+        # Comments only: a "yes" here is what they have to say.
+        return _comment(ctx, target, ctx.message.body.strip())
+    if intent.choice not in consultation.choices:
+        if consultation.kind == "choice":
+            return ctx.reply(
+                "choose_number",
+                consultation,
+                code=consultation.code,
+                count=len(consultation.options),
+            )
+        return ctx.reply("choose_yes_no", consultation, code=consultation.code)
+    result = record_vote(
+        consultation, ctx.member, intent.choice, channel="sms", message_id=ctx.message.id
+    )
+    if intent.comment:
+        _add_comment(ctx, consultation, intent.comment)
+    values = {
+        "code": consultation.code,
+        "choice": choice_label(consultation, result.vote.choice, ctx.language),
+        "receipt": result.vote.receipt,
+    }
+    other = target.other
+    if intent.comment:
+        if other:
+            return ctx.reply("vote_comment_other", consultation, other=other, **values)
+        return ctx.reply("vote_comment", consultation, **values)
+    if other:
+        return ctx.reply("vote_recorded_other", consultation, other=other, **values)
+    if result.changed:
+        previous = choice_label(consultation, result.previous, ctx.language)
+        return ctx.reply("vote_changed", consultation, previous=previous, **values)
+    return ctx.reply("vote_recorded", consultation, **values)
+
+
+def _text(ctx: Context) -> Reply:
+    """Free text: a comment on the named or current consultation, else a note to staff."""
+    body = (ctx.intent.comment or ctx.message.body).strip()
+    if ctx.intent.code is None:
+        current = current_for(ctx.member)
+        if current.consultation is None:
+            _add_comment(ctx, None, body)
+            return ctx.reply("comment_to_staff")
+        # current_for only yields open consultations the member is in the audience of.
+        return _comment(ctx, Target(current.consultation, current), body)
+    target = _target(ctx, for_taking_part=True)
+    if target.refusal is not None:
+        return target.refusal
+    return _comment(ctx, target, body)
+
+
+def _comment(ctx: Context, target: Target, body: str) -> Reply:
+    consultation = target.consultation
+    _add_comment(ctx, consultation, body)
+    if target.other:
+        return ctx.reply(
+            "comment_recorded_other", consultation, code=consultation.code, other=target.other
+        )
+    return ctx.reply("comment_recorded", consultation, code=consultation.code)
+
+
+def _add_comment(ctx: Context, consultation: Consultation | None, body: str) -> None:
+    db.session.add(
+        Comment(
+            consultation_id=consultation.id if consultation else None,
+            member_id=ctx.member.id,
+            body=body[:MAX_STORED],
+            channel="sms",
+            language=ctx.member.language,
+            message_id=ctx.message.id,
+        )
+    )
+
+
+# --- INFO / MORE and RESULTS -------------------------------------------------------------
+
+
+def _info(ctx: Context) -> Reply:
+    target = _target(ctx, for_taking_part=False)
+    if target.refusal is not None:
+        return target.refusal
+    consultation = target.consultation
+    language = ctx.language
+    full = consultation.text("body", language) or consultation.text("summary", language)
+    text = f"{consultation.code}: {consultation.text('title', language)}\n{full}".strip()
+    parts = chunk(text, MAX_TWIML)
+    if len(parts) == 1:
+        return Reply("info", text, consultation)
+    if _outbox() is None or ctx.member.status != "active":
+        # No outbox to send the rest: one TwiML message of 1,600 characters, cut at a word.
+        return Reply("info", chunk(text, MAX_TWIML - 3)[0] + "...", consultation)
+    reply = Reply("info", parts[0], consultation)
+    for part in parts[1:]:
+        queued = queue_direct(ctx.member, part, "info", consultation)
+        if queued is not None:
+            reply.queued.append(queued.id)
+    return reply
+
+
+def chunk(text: str, limit: int) -> list[str]:
+    """Split `text` into as few parts of at most `limit` characters as possible.
+
+    Parts end at a line break or space where one is near, so no word is cut across
+    two texts; each part is then cut by `segments.split` when the phone receives it.
+    """
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = max(rest.rfind("\n", 0, limit + 1), rest.rfind(" ", 0, limit + 1))
+        if cut < limit // 2:  # no break near the end: cut mid-word rather than waste a text
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not parts:
+        parts.append(rest)
+    return parts
+
+
+def queue_direct(
+    member: Member | None,
+    body: str,
+    kind: str,
+    consultation: Consultation | None = None,
+) -> Message | None:
+    """Queue a one-to-one text (high priority) in the outbox; None when it cannot be.
+
+    The outbound sender owns sending: this only adds the queued Message row (through
+    `app.domain.outbox.queue_message`), and the caller passes its id to
+    `enqueue_queued` once the transaction commits. Nothing is queued for someone who
+    is not an active member, or when there is no outbox to send it.
+    """
+    outbox = _outbox()
+    if member is None or member.status != "active" or outbox is None:
+        return None
+    return outbox.queue_message(
+        phone=member.phone,
+        body=body,
+        kind=kind,
+        member_id=member.id,
+        consultation_id=consultation.id if consultation else None,
+        priority="high",
+    )
+
+
+def _outbox():
+    """The outbox module, when the outbound sender is installed."""
+    try:
+        module = importlib.import_module("app.domain.outbox")
+    except ModuleNotFoundError as exc:
+        if exc.name != "app.domain.outbox":
+            raise  # the outbox is there but broken: say so, do not hide it
+        return None
+    if not all(hasattr(module, name) for name in ("queue_message", "send_soon")):
+        return None
+    return module
+
+
+def enqueue_queued(message_ids: list[int]) -> None:
+    """Hand queued one-to-one texts to the outbox's `high` queue; call after the commit."""
+    outbox = _outbox()
+    if outbox is None:
+        return
+    for message_id in message_ids:
+        outbox.send_soon(message_id)
+
+
+def tally_text(consultation: Consultation, votes: dict[str, int]) -> str:
+    """The leading options of a choice tally: `2:14, 1:9, 3:2`."""
+    ranked = sorted(votes.items(), key=lambda item: (-item[1], int(item[0])))
+    return ", ".join(f"{number}:{count}" for number, count in ranked[:TALLY_TOP])
+
+
+def _results(ctx: Context) -> Reply:
+    target = _target(ctx, for_taking_part=False)
+    if target.refusal is not None:
+        return target.refusal
+    consultation = target.consultation
+    code = consultation.code
+    if not consultation.results_public:
+        return ctx.reply("results_private", consultation, code=code)
+    results = consultations_ops.results(consultation)
+    votes = results["votes"]
+    people = results["participants"]
+    if consultation.kind == "yes_no":
+        return ctx.reply(
+            "results_yes_no",
+            consultation,
+            code=code,
+            yes=votes["yes"],
+            no=votes["no"],
+            abstain=votes["abstain"],
+            people=people,
+        )
+    if consultation.kind == "choice":
+        return ctx.reply(
+            "results_choice",
+            consultation,
+            code=code,
+            tally=tally_text(consultation, votes),
+            people=people,
+        )
+    return ctx.reply("results_open", consultation, code=code, comments=results["comments"])

@@ -1,0 +1,184 @@
+"""Helpers for the inbound tests: a signed texter and a small world of members and consultations.
+
+Everything goes through the real routes: members and consultations through the staff
+API, texts through the signed `POST /twilio/inbound`, results through the results API.
+Only "this consultation was texted to this member" is written directly (as the
+outbound Message row a broadcast leaves), so these tests do not depend on broadcasting.
+"""
+
+from __future__ import annotations
+
+import itertools
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Consultation, Member, Message, utcnow
+from tests.conftest import ACCOUNT_SID, TWILIO_FROM
+
+_sids = itertools.count(1)
+
+
+def new_sid() -> str:
+    """A fresh Twilio-shaped MessageSid."""
+    return f"SM{next(_sids):032x}"
+
+
+def twiml_reply(response) -> str | None:
+    """The one <Message> of a TwiML answer, or None when it has none."""
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/xml"
+    root = ET.fromstring(response.get_data())
+    assert root.tag == "Response"
+    messages = root.findall("Message")
+    assert len(messages) <= 1, "TwiML must hold zero or one message"
+    return messages[0].text if messages else None
+
+
+def inbound_params(phone: str, body: str, sid: str | None = None) -> dict[str, str]:
+    """The form Twilio posts for an incoming SMS."""
+    sid = sid or new_sid()
+    return {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": phone,
+        "To": TWILIO_FROM,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+    }
+
+
+class World:
+    """Members, consultations and texts for one test app."""
+
+    def __init__(self, app, api, signed_post):
+        self.app = app
+        self.api = api
+        self.signed_post = signed_post
+        self._phones = itertools.count(1)
+
+    # --- people and consultations, through the staff API
+
+    def member(self, language: str = "en", groups: list[str] | None = None, **extra: Any) -> str:
+        """Add a member; returns their E.164 phone."""
+        phone = f"+4474002{next(self._phones):05d}"
+        payload = {"phone": phone, "language": language, "groups": groups or ["community"]}
+        payload.update(extra)
+        response = self.api.post("/members", json=payload)
+        assert response.status_code == 201, response.get_json()
+        return phone
+
+    def stranger(self) -> str:
+        """A valid number that is not a member."""
+        return f"+4474003{next(self._phones):05d}"
+
+    def consultation(
+        self,
+        code: str,
+        kind: str = "yes_no",
+        *,
+        options: list[str] | list[dict[str, str]] | None = None,
+        audience: list[str] | None = None,
+        results_public: bool = True,
+        body: dict[str, str] | None = None,
+        title: dict[str, str] | None = None,
+        open_: bool = True,
+    ) -> str:
+        """Create (and by default open) a consultation through the API."""
+        payload: dict[str, Any] = {
+            "code": code,
+            "kind": kind,
+            "title": title or {"en": f"Title of {code}"},
+            "summary": {"en": f"Summary of {code}"},
+            "results_public": results_public,
+        }
+        if options is not None:
+            payload["options"] = [
+                {"label": o if isinstance(o, dict) else {"en": o}} for o in options
+            ]
+        if audience is not None:
+            payload["audience"] = audience
+        if body is not None:
+            payload["body"] = body
+        response = self.api.post("/consultations", json=payload)
+        assert response.status_code == 201, response.get_json()
+        if open_:
+            response = self.api.post(f"/consultations/{code}/open")
+            assert response.status_code == 200, response.get_json()
+        return code
+
+    def close(self, code: str) -> None:
+        """Close a consultation through the API."""
+        response = self.api.post(f"/consultations/{code}/close")
+        assert response.status_code == 200, response.get_json()
+
+    def results(self, code: str) -> dict[str, Any]:
+        """The results API's answer."""
+        response = self.api.get(f"/consultations/{code}/results")
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def sent(self, code: str, phone: str, status: str = "delivered") -> None:
+        """Record that consultation `code` was texted to `phone` (as a broadcast leaves it)."""
+        with self.app.app_context():
+            consultation = db.session.execute(
+                select(Consultation).where(Consultation.code == code)
+            ).scalar_one()
+            member = db.session.execute(select(Member).where(Member.phone == phone)).scalar_one()
+            db.session.add(
+                Message(
+                    direction="out",
+                    member_id=member.id,
+                    phone=phone,
+                    body=f"{code}: Summary of {code}",
+                    kind="summary",
+                    status=status,
+                    consultation_id=consultation.id,
+                    sent_at=utcnow(),
+                )
+            )
+            db.session.commit()
+
+    # --- texting in
+
+    def post(self, phone: str, body: str, sid: str | None = None):
+        """The raw response to a signed inbound webhook."""
+        return self.signed_post("/twilio/inbound", inbound_params(phone, body, sid))
+
+    def text(self, phone: str, body: str, sid: str | None = None) -> str | None:
+        """Text in as `phone`; returns the TwiML reply text (None: no reply)."""
+        return twiml_reply(self.post(phone, body, sid))
+
+    # --- looking inside
+
+    def count(self, model, *where) -> int:
+        """Rows of `model` matching `where`."""
+        with self.app.app_context():
+            return db.session.execute(
+                select(func.count()).select_from(model).where(*where)
+            ).scalar_one()
+
+    def rows(self, model, *where, order=None) -> list:
+        """Rows of `model` matching `where`, detached, in id order."""
+        with self.app.app_context():
+            rows = db.session.execute(
+                select(model).where(*where).order_by(order if order is not None else model.id)
+            ).scalars()
+            result = list(rows)
+            db.session.expunge_all()
+            return result
+
+    def get_member(self, phone: str) -> Member | None:
+        """The member row for `phone`, detached (groups loaded)."""
+        with self.app.app_context():
+            member = db.session.execute(
+                select(Member).where(Member.phone == phone)
+            ).scalar_one_or_none()
+            if member is not None:
+                _ = member.groups
+                db.session.expunge(member)
+            return member
