@@ -1,1 +1,98 @@
-"""Staff console routes."""
+"""Staff console routes: the phone simulator."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext
+from sqlalchemy import select
+
+from ..config import RTL_LANGUAGES
+from ..domain.inbound import enqueue_queued, handle_inbound
+from ..extensions import db
+from ..models import Member, Message
+from ..phones import try_e164
+from . import bp
+
+CONVERSATION_LIMIT = 200
+MEMBER_LIMIT = 500
+MAX_BODY = 1600
+
+
+@bp.app_context_processor
+def page_language() -> dict[str, str]:
+    """`page_lang` and `page_dir` for base.html's <html lang dir> on every page."""
+    lang = str(get_locale() or current_app.config["CHORUS"].default_language)
+    return {"page_lang": lang, "page_dir": "rtl" if lang in RTL_LANGUAGES else "ltr"}
+
+
+def _conversation(phone: str | None) -> list[Message]:
+    """Every message to or from `phone` (inbound, replies, broadcasts), oldest first."""
+    if not phone:
+        return []
+    rows = db.session.execute(
+        select(Message)
+        .where(Message.phone == phone)
+        .order_by(Message.id.desc())
+        .limit(CONVERSATION_LIMIT)
+    ).scalars()
+    return list(reversed(list(rows)))
+
+
+def _page(phone: str | None, error: str | None = None, body: str = "", status: int = 200):
+    members = db.session.execute(
+        select(Member).order_by(Member.name, Member.phone).limit(MEMBER_LIMIT)
+    ).scalars()
+    member = None
+    if phone:
+        member = db.session.execute(select(Member).where(Member.phone == phone)).scalar()
+    return (
+        render_template(
+            "simulator.html",
+            members=list(members),
+            phone=phone or "",
+            member=member,
+            messages=_conversation(phone),
+            error=error,
+            body=body,
+            max_body=MAX_BODY,
+        ),
+        status,
+    )
+
+
+# TODO staff login: the simulator is open to anyone until staff accounts exist.
+@bp.get("/simulator")
+def simulator():
+    """Pick a member or type a number, and see that phone's conversation."""
+    region = current_app.config["CHORUS"].default_region
+    raw = request.args.get("phone", "").strip()
+    phone = try_e164(raw, region) if raw else None
+    if raw and phone is None:
+        return _page(None, gettext("That is not a phone number we can use."), status=422)
+    return _page(phone)
+
+
+# TODO staff login: anyone can text in as any number until staff accounts exist.
+@bp.post("/simulator")
+def simulator_send():
+    """Text in as that phone, through the same domain code as the Twilio webhook."""
+    settings = current_app.config["CHORUS"]
+    raw = (request.form.get("phone") or request.form.get("member") or "").strip()
+    body = request.form.get("body", "")
+    phone = try_e164(raw, settings.default_region) if raw else None
+    if phone is None:
+        error = gettext("Choose a member or type a phone number.")
+        if raw:
+            error = gettext("That is not a phone number we can use.")
+        return _page(None, error, body=body, status=422)
+    if len(body) > MAX_BODY:
+        error = gettext("A text can be at most %(n)d characters.", n=MAX_BODY)
+        return _page(phone, error, body=body, status=422)
+    # A sid of our own, shaped like Twilio's, so the simulator gets exactly-once too.
+    sid = "SM" + uuid.uuid4().hex + "sim"
+    result = handle_inbound(settings, sid, phone, settings.twilio_from or "", body)
+    db.session.commit()
+    enqueue_queued(result.queued)
+    return redirect(url_for("staff.simulator", phone=phone, _anchor="latest"), code=303)

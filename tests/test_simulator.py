@@ -1,0 +1,119 @@
+"""The phone simulator at /staff/simulator: texting in without Twilio, and the conversation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Member, Message
+from app.sms.render import render
+from tests.inbound_helpers import World
+
+
+@pytest.fixture
+def world(app, api, signed_post):
+    """Members, consultations and a signed texter on the test app."""
+    return World(app, api, signed_post)
+
+
+def send(client, **form):
+    """Submit the simulator form; returns the redirect response."""
+    return client.post("/staff/simulator", data=form)
+
+
+def test_page_is_small_accessible_and_needs_no_javascript(client, world):
+    world.member(name="Amira")
+    response = client.get("/staff/simulator")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert '<html lang="en" dir="ltr">' in html
+    assert "<script" not in html
+    assert len(response.data) < 8000
+    # Every form control has a label pointing at it.
+    ids = re.findall(r'<(?:input|select|textarea)[^>]* id="([^"]+)"', html)
+    assert sorted(ids) == ["body", "member", "phone"]
+    for control in ids:
+        assert f'<label for="{control}">' in html
+    assert "Amira" in html
+
+
+@pytest.mark.parametrize(("lang", "direction"), [("ar", "rtl"), ("ur", "rtl"), ("cy", "ltr")])
+def test_page_language_and_direction(client, lang, direction):
+    html = client.get(f"/staff/simulator?lang={lang}").get_data(as_text=True)
+    assert f'<html lang="{lang}" dir="{direction}">' in html
+
+
+def test_texting_as_a_member_goes_through_the_domain(client, world):
+    world.consultation("P12")
+    phone = world.member()
+    world.sent("P12", phone)
+    response = send(client, member=phone, phone="", body="yes but on Sundays")
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/staff/simulator?phone=%2B447400200001")
+    assert world.results("P12")["votes"]["yes"] == 1
+    assert world.results("P12")["comments"] == 1
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    # The broadcast, the text and the reply, in order.
+    broadcast = html.index("P12: Summary of P12")
+    inbound = html.index("yes but on Sundays")
+    reply = html.index("P12: your vote YES and your comment are recorded")
+    assert broadcast < inbound < reply
+    sid = world.rows(Message, Message.direction == "in")[0].twilio_sid
+    assert sid.startswith("SM") and len(sid) <= 64
+
+
+def test_a_typed_number_wins_and_strangers_can_join(client, world):
+    member = world.member()
+    response = send(client, member=member, phone="07400 399 001", body="JOIN")
+    assert response.status_code == 303
+    joined = world.get_member("+447400399001")
+    assert joined is not None and joined.groups == ["community"]
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    with world.app.app_context():
+        assert render("joined", "en", org="Chorus") in html
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"member": "", "phone": "", "body": "yes"}, "Choose a member or type a phone number."),
+        ({"phone": "not a number", "body": "yes"}, "That is not a phone number we can use."),
+        ({"phone": "+447400399002", "body": "x" * 1601}, "A text can be at most 1600"),
+    ],
+)
+def test_bad_input_gets_a_clear_answer_and_changes_nothing(client, world, form, message):
+    response = send(client, **form)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert world.count(Message) == 0
+
+
+def test_bad_phone_in_the_address_bar(client):
+    response = client.get("/staff/simulator?phone=nonsense")
+    assert response.status_code == 422
+    assert "That is not a phone number we can use." in response.get_data(as_text=True)
+
+
+def test_console_backend_simulator_works_while_the_webhook_is_closed(make_app):
+    app = make_app(TWILIO_AUTH_TOKEN="", TWILIO_ACCOUNT_SID="", SMS_BACKEND="console")
+    client = app.test_client()
+    assert (
+        client.post(
+            "/twilio/inbound", data={"MessageSid": "SMx", "From": "+447400399003"}
+        ).status_code
+        == 403
+    )
+    response = send(client, phone="+447400399003", body="hello")
+    assert response.status_code == 303
+    with app.app_context():
+        rows = db.session.execute(select(Message).order_by(Message.id)).scalars().all()
+        assert [m.direction for m in rows] == ["in", "out"]
+        assert db.session.execute(select(Member)).first() is None
+
+
+def test_home_links_to_the_simulator(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'href="/staff/simulator"' in html
