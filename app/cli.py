@@ -1,4 +1,4 @@
-"""Commands: `flask --app wsgi api-token create NAME`, `audit verify`, `seed-demo`."""
+"""Commands: `flask --app wsgi api-token create NAME`, `audit verify`, `seed-demo`, `worker`."""
 
 from __future__ import annotations
 
@@ -54,3 +54,12 @@ def register(app: Flask) -> None:
         from .seed import seed
 
         click.echo(seed())
+
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="Quit once the queues are empty.")
+    def worker(burst: bool) -> None:
+        """Send texts and run scheduled work: an RQ worker (chorus-high, then chorus-bulk)
+        with its scheduler and the sweeper. Without REDIS_URL, jobs run in this process."""
+        from .worker import run
+
+        run(app, burst=burst)

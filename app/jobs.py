@@ -2,11 +2,23 @@
 
 Jobs take ids, never objects, and are safe to run twice. Two queues: `high` for
 replies and one-to-one texts, `bulk` for broadcast batches; workers drain `high` first.
+
+Besides queues, `Jobs` offers the small coordination the outbox needs, in Redis when
+there is one and in this process otherwise: leases (a key held for a while by one
+owner, e.g. "this batch is being sent"), "is this job still waiting?", and ticks
+(at most one caller per interval, e.g. the sweeper).
+
+With JOBS_EAGER (tests) a job runs inline; a job enqueued from inside a running job
+waits until that one returns, so chains of jobs run one after another, not nested.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -17,10 +29,25 @@ from flask import Flask, current_app
 log = logging.getLogger(__name__)
 
 QUEUE_NAMES = {"high": "chorus-high", "bulk": "chorus-bulk"}
+KEY_PREFIX = "chorus:"
+JOB_TIMEOUT = 600
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 class Jobs:
-    """Where `enqueue` sends work for one app."""
+    """Where `enqueue` sends work for one app, and the leases jobs coordinate with."""
 
     def __init__(self, app: Flask):
         self.app = app
@@ -32,6 +59,11 @@ class Jobs:
             self.redis = Redis.from_url(url)
         self.queues: dict[str, Any] = {}
         self.executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._waiting: set[str] = set()
+        self._eager = threading.local()
+        self._scripts: dict[str, Any] = {}
         if self.redis is not None:
             from rq import Queue
 
@@ -44,6 +76,13 @@ class Jobs:
         """True when jobs go to RQ."""
         return self.redis is not None
 
+    @property
+    def scripting(self) -> bool:
+        """True when Redis runs Lua (fakeredis, used by some tests, does not)."""
+        return self.redis is not None and not type(self.redis).__module__.startswith("fakeredis")
+
+    # ------------------------------------------------------------------ queues
+
     def enqueue(
         self,
         func: Callable[..., Any],
@@ -51,35 +90,153 @@ class Jobs:
         priority: str = "bulk",
         job_id: str | None = None,
         at: datetime | None = None,
-    ) -> None:
-        """Run `func(*args)` in the background (inline when JOBS_EAGER is set)."""
+    ) -> bool:
+        """Run `func(*args)` in the background (inline when JOBS_EAGER is set).
+
+        With a `job_id` that is already waiting to run, nothing is added and the
+        answer is False.
+        """
+        if job_id is not None and self.waiting(job_id):
+            return False
         if self.app.config.get("JOBS_EAGER"):
-            with self.app.app_context():
-                func(*args)
-            return
+            self._run_eager(func, args, job_id)
+            return True
         if self.redis is not None:
             queue = self.queues[priority]
-            kwargs: dict[str, Any] = {"job_id": job_id, "result_ttl": 0, "failure_ttl": 86400}
+            kwargs: dict[str, Any] = {
+                "job_id": job_id,
+                "result_ttl": 0,
+                "failure_ttl": 86400,
+                "job_timeout": JOB_TIMEOUT,
+            }
             if at is not None:
                 queue.enqueue_at(at, func, *args, **kwargs)
             else:
                 queue.enqueue(func, *args, **kwargs)
-            return
+            return True
         if self.executor is None:
             self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="chorus-job")
-        self.executor.submit(self._run_inline, func, args)
+        if job_id is not None:
+            with self._lock:
+                self._waiting.add(job_id)
+        self.executor.submit(self._run_inline, func, args, job_id)
+        return True
 
-    def _run_inline(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def waiting(self, job_id: str) -> bool:
+        """True while a job with this id is queued or scheduled but not yet started."""
+        if self.app.config.get("JOBS_EAGER"):
+            pending = getattr(self._eager, "pending", None)
+            return bool(pending) and any(item[2] == job_id for item in pending)
+        if self.redis is not None:
+            from rq.exceptions import NoSuchJobError
+            from rq.job import Job, JobStatus
+
+            try:
+                status = Job.fetch(job_id, connection=self.redis).get_status(refresh=False)
+            except NoSuchJobError:
+                return False
+            return status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+        with self._lock:
+            return job_id in self._waiting
+
+    def _run_eager(self, func: Callable[..., Any], args: tuple[Any, ...], job_id: str | None):
+        pending = getattr(self._eager, "pending", None)
+        if pending is not None:  # inside a running eager job: run after it
+            pending.append((func, args, job_id))
+            return
+        self._eager.pending = deque([(func, args, job_id)])
+        try:
+            while self._eager.pending:
+                next_func, next_args, _ = self._eager.pending.popleft()
+                with self.app.app_context():
+                    next_func(*next_args)
+        finally:
+            self._eager.pending = None
+
+    def _run_inline(
+        self, func: Callable[..., Any], args: tuple[Any, ...], job_id: str | None
+    ) -> None:
+        if job_id is not None:
+            with self._lock:
+                self._waiting.discard(job_id)
         try:
             with self.app.app_context():
                 func(*args)
         except Exception:  # a background thread has nobody else to tell
             log.exception("job %s%r failed", getattr(func, "__name__", func), args)
 
+    # ------------------------------------------------------------------ leases
+
+    def _script(self, name: str, source: str) -> Any:
+        if name not in self._scripts:
+            self._scripts[name] = self.redis.register_script(source)  # type: ignore[union-attr]
+        return self._scripts[name]
+
+    def lease(self, key: str, ttl: float) -> str | None:
+        """Take `key` for `ttl` seconds if nobody holds it; the token to renew/release, or None."""
+        token = uuid.uuid4().hex
+        if self.redis is not None:
+            ok = self.redis.set(KEY_PREFIX + key, token, nx=True, px=max(1, int(ttl * 1000)))
+            return token if ok else None
+        with self._lock:
+            held = self._leases.get(key)
+            if held is not None and held[1] > time.monotonic():
+                return None
+            self._leases[key] = (token, time.monotonic() + ttl)
+        return token
+
+    def renew(self, key: str, token: str, ttl: float) -> bool:
+        """Extend a lease we hold; False if it was lost (expired and taken, or flushed)."""
+        if self.redis is not None:
+            if not self.scripting:  # fakeredis: good enough for single-process tests
+                if self.redis.get(KEY_PREFIX + key) == token.encode():
+                    return bool(self.redis.pexpire(KEY_PREFIX + key, int(ttl * 1000)))
+                return False
+            script = self._script("renew", _RENEW)
+            return bool(script(keys=[KEY_PREFIX + key], args=[token, int(ttl * 1000)]))
+        with self._lock:
+            held = self._leases.get(key)
+            if held is None or held[0] != token:
+                return False
+            self._leases[key] = (token, time.monotonic() + ttl)
+            return True
+
+    def release(self, key: str, token: str) -> None:
+        """Give a lease back (only if we still hold it)."""
+        if self.redis is not None:
+            if not self.scripting:
+                if self.redis.get(KEY_PREFIX + key) == token.encode():
+                    self.redis.delete(KEY_PREFIX + key)
+                return
+            self._script("release", _RELEASE)(keys=[KEY_PREFIX + key], args=[token])
+            return
+        with self._lock:
+            held = self._leases.get(key)
+            if held is not None and held[0] == token:
+                del self._leases[key]
+
+    def leased(self, key: str) -> bool:
+        """True while someone holds `key`."""
+        if self.redis is not None:
+            return bool(self.redis.exists(KEY_PREFIX + key))
+        with self._lock:
+            held = self._leases.get(key)
+            return held is not None and held[1] > time.monotonic()
+
+    def tick(self, name: str, interval: float) -> bool:
+        """True for at most one caller per `interval` seconds, across every process."""
+        return self.lease("tick:" + name, interval) is not None
+
 
 def init_app(app: Flask) -> None:
-    """Attach a Jobs to the app."""
+    """Attach a Jobs to the app; without Redis, start the sweeper with the first request."""
     app.extensions["chorus_jobs"] = Jobs(app)
+
+    @app.before_request
+    def _start_background() -> None:
+        from .worker import start_background_sweeper
+
+        start_background_sweeper(app)
 
 
 def jobs() -> Jobs:
@@ -87,6 +244,6 @@ def jobs() -> Jobs:
     return current_app.extensions["chorus_jobs"]
 
 
-def enqueue(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+def enqueue(func: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     """Shortcut for jobs().enqueue."""
-    jobs().enqueue(func, *args, **kwargs)
+    return jobs().enqueue(func, *args, **kwargs)

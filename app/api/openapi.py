@@ -107,6 +107,110 @@ PATHS: dict[str, Any] = {
     },
 }
 
+BROADCAST_ID_PARAM = {
+    "name": "broadcast_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer"},
+    "example": 1,
+}
+
+PATHS.update(
+    {
+        "/api/v1/consultations/{code}/broadcast": {
+            "post": {
+                "summary": "Text the summary to the audience, now or at a time",
+                "description": "Answers at once with the number of members who will be "
+                "texted (active members of the audience); the texts go out in the "
+                "background at SMS_MAX_PER_SECOND segments per second per sender, never "
+                "during QUIET_HOURS. Each member gets the summary and how to reply in "
+                "their language, or in DEFAULT_LANGUAGE where the summary has no "
+                "translation. Refused (422) when a text would cost more than the segment "
+                "budget: see the preview. Only an open consultation can be broadcast (409).",
+                "parameters": [CODE_PARAM],
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": _ref("BroadcastIn")}},
+                },
+                "responses": {"202": _json(_ref("BroadcastAccepted"), "Accepted")}
+                | _errors(404, 409, 422),
+            }
+        },
+        "/api/v1/consultations/{code}/broadcast/preview": {
+            "get": {
+                "summary": "What a broadcast would send, per language, and what it costs",
+                "parameters": [
+                    CODE_PARAM,
+                    {
+                        "name": "kind",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "string",
+                            "enum": ["summary", "reminder"],
+                            "default": "summary",
+                        },
+                    },
+                ],
+                "responses": {"200": _json(_ref("BroadcastPreview"), "The preview")}
+                | _errors(404, 422),
+            }
+        },
+        "/api/v1/consultations/{code}/remind": {
+            "post": {
+                "summary": "Remind the audience members who have not replied yet",
+                "parameters": [CODE_PARAM],
+                "responses": {"202": _json(_ref("BroadcastAccepted"), "Accepted")}
+                | _errors(404, 409, 422),
+            }
+        },
+        "/api/v1/consultations/{code}/outcome": {
+            "post": {
+                "summary": "Record what was decided; with notify, text every participant",
+                "description": "An open consultation is closed first; a draft (or a "
+                "consultation already decided) is refused with 409. With notify, every "
+                "active member who voted or commented is texted the outcome in their "
+                "language (DEFAULT_LANGUAGE where it has no translation).",
+                "parameters": [CODE_PARAM],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("OutcomeIn")}},
+                },
+                "responses": {"200": _json(_ref("OutcomeRecorded"), "Decided")}
+                | _errors(404, 409, 422),
+            }
+        },
+        "/api/v1/broadcasts/{broadcast_id}": {
+            "get": {
+                "summary": "A broadcast's status and counts",
+                "parameters": [BROADCAST_ID_PARAM],
+                "responses": {"200": _json(_ref("Broadcast"), "The broadcast")} | _errors(404),
+            }
+        },
+        "/api/v1/broadcasts/{broadcast_id}/pause": {
+            "post": {
+                "summary": "Pause a scheduled or sending broadcast",
+                "parameters": [BROADCAST_ID_PARAM],
+                "responses": {"200": _json(_ref("Broadcast"), "Paused")} | _errors(404, 409),
+            }
+        },
+        "/api/v1/broadcasts/{broadcast_id}/resume": {
+            "post": {
+                "summary": "Resume a paused broadcast",
+                "parameters": [BROADCAST_ID_PARAM],
+                "responses": {"200": _json(_ref("Broadcast"), "Resumed")} | _errors(404, 409),
+            }
+        },
+        "/api/v1/broadcasts/{broadcast_id}/cancel": {
+            "post": {
+                "summary": "Cancel a broadcast; texts not yet sent are skipped",
+                "parameters": [BROADCAST_ID_PARAM],
+                "responses": {"200": _json(_ref("Broadcast"), "Cancelled")} | _errors(404, 409),
+            }
+        },
+    }
+)
+
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
     "MemberIn": {
@@ -186,6 +290,130 @@ SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+
+SCHEMAS.update(
+    {
+        "BroadcastIn": {
+            "type": "object",
+            "properties": {
+                "at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "Send then (status scheduled) instead of now; a time "
+                    "without a zone is in TIMEZONE.",
+                }
+            },
+        },
+        "BroadcastAccepted": {
+            "type": "object",
+            "required": ["broadcast_id", "recipients"],
+            "properties": {
+                "broadcast_id": {"type": "integer"},
+                "recipients": {
+                    "type": "integer",
+                    "description": "Members who will be texted, counted when the call was made",
+                },
+                "status": {"type": "string", "enum": ["sending", "scheduled"]},
+                "scheduled_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "Broadcast": {
+            "type": "object",
+            "required": ["id", "status", "total", "sent", "delivered", "failed", "skipped"],
+            "properties": {
+                "id": {"type": "integer"},
+                "kind": {"type": "string", "enum": ["summary", "reminder", "outcome"]},
+                "consultation": {"type": "string", "nullable": True},
+                "status": {
+                    "type": "string",
+                    "enum": ["scheduled", "sending", "paused", "completed", "cancelled"],
+                },
+                "total": {
+                    "type": "integer",
+                    "description": "Audience members: texted, to be texted, and skipped",
+                },
+                "sent": {
+                    "type": "integer",
+                    "description": "Accepted by Twilio, including those since delivered "
+                    "or undelivered",
+                },
+                "delivered": {"type": "integer"},
+                "undelivered": {"type": "integer"},
+                "failed": {
+                    "type": "integer",
+                    "description": "Refused by Twilio or failed after it; never retried",
+                },
+                "skipped": {
+                    "type": "integer",
+                    "description": "Never sent: not active when the broadcast started, "
+                    "opted out before their turn, or cancelled",
+                },
+                "pending": {"type": "integer", "description": "Queued or being sent"},
+                "scheduled_at": {"type": "string", "format": "date-time", "nullable": True},
+                "started_at": {"type": "string", "format": "date-time", "nullable": True},
+                "completed_at": {"type": "string", "format": "date-time", "nullable": True},
+            },
+        },
+        "BroadcastPreview": {
+            "type": "object",
+            "required": ["code", "recipients", "segment_budget", "total_segments", "languages"],
+            "properties": {
+                "code": {"type": "string"},
+                "kind": {"type": "string"},
+                "recipients": {"type": "integer"},
+                "skipped": {"type": "integer"},
+                "segment_budget": {
+                    "type": "integer",
+                    "description": "Most segments one text may cost",
+                },
+                "within_budget": {"type": "boolean"},
+                "total_segments": {
+                    "type": "integer",
+                    "description": "Segments the whole broadcast costs (what is billed)",
+                },
+                "languages": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "language": {"type": "string"},
+                            "text_language": {
+                                "type": "string",
+                                "description": "The language the text is in (the default "
+                                "language where there is no translation)",
+                            },
+                            "body": {"type": "string"},
+                            "characters": {"type": "integer"},
+                            "segments": {"type": "integer"},
+                            "encoding": {"type": "string", "enum": ["GSM-7", "UCS-2"]},
+                            "recipients": {"type": "integer"},
+                            "within_budget": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+        },
+        "OutcomeIn": {
+            "type": "object",
+            "required": ["text"],
+            "properties": {
+                "text": LANG_TEXT,
+                "notify": {"type": "boolean", "default": False},
+            },
+        },
+        "OutcomeRecorded": {
+            "type": "object",
+            "required": ["code", "status"],
+            "properties": {
+                "code": {"type": "string"},
+                "status": {"type": "string", "enum": ["decided"]},
+                "broadcast_id": {"type": "integer", "nullable": True},
+                "recipients": {"type": "integer"},
+            },
+        },
+    }
+)
 
 
 def document() -> dict[str, Any]:

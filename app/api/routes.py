@@ -134,3 +134,117 @@ def close_consultation(code: str):
 def consultation_results(code: str):
     """The tally, comments and participants."""
     return jsonify(consultations_ops.results(consultations_ops.get(code)))
+
+
+# ---------------------------------------------------------------------- broadcasts
+
+
+def optional_body() -> dict[str, Any] | None:
+    """The request's JSON object if it has a body, None if it has none."""
+    if not request.get_data():
+        return None
+    return body()
+
+
+@bp.post("/consultations/<code>/broadcast")
+def broadcast_consultation(code: str):
+    """Text the summary to the audience now, or at `at`: 202 with the recipient count."""
+    from ..domain import broadcasts as broadcasts_ops
+
+    cfg = settings()
+    at = broadcasts_ops.parse_at(optional_body(), cfg.timezone)
+    broadcast, recipients = broadcasts_ops.create_summary(
+        consultations_ops.get(code), actor=actor(), cfg=cfg, at=at
+    )
+    db.session.commit()
+    broadcasts_ops.launch(broadcast)
+    answer = {"broadcast_id": broadcast.id, "recipients": recipients, "status": broadcast.status}
+    if at is not None:
+        answer["scheduled_at"] = at.isoformat()
+    return jsonify(answer), 202
+
+
+@bp.get("/consultations/<code>/broadcast/preview")
+def broadcast_preview(code: str):
+    """What a broadcast (?kind=summary|reminder) would send, per language, and its cost."""
+    from ..domain import broadcasts as broadcasts_ops
+
+    kind = request.args.get("kind", "summary")
+    if kind not in ("summary", "reminder"):
+        raise Invalid("kind must be summary or reminder")
+    return jsonify(broadcasts_ops.preview(consultations_ops.get(code), settings(), kind))
+
+
+@bp.post("/consultations/<code>/remind")
+def remind_consultation(code: str):
+    """Remind the audience members who have not replied yet: 202 with the count."""
+    from ..domain import broadcasts as broadcasts_ops
+
+    broadcast, recipients = broadcasts_ops.create_reminder(
+        consultations_ops.get(code), actor=actor(), cfg=settings()
+    )
+    db.session.commit()
+    broadcasts_ops.launch(broadcast)
+    return jsonify(
+        {"broadcast_id": broadcast.id, "recipients": recipients, "status": broadcast.status}
+    ), 202
+
+
+@bp.post("/consultations/<code>/outcome")
+def consultation_outcome(code: str):
+    """Record what was decided; with notify, text it to everyone who took part."""
+    from ..domain import broadcasts as broadcasts_ops
+    from ..domain import outcomes as outcomes_ops
+
+    consultation = consultations_ops.get(code)
+    _, broadcast, recipients = outcomes_ops.decide(
+        consultation, body(), actor=actor(), cfg=settings()
+    )
+    db.session.commit()
+    if broadcast is not None:
+        broadcasts_ops.launch(broadcast)
+    return jsonify(
+        {
+            "code": consultation.code,
+            "status": consultation.status,
+            "broadcast_id": broadcast.id if broadcast else None,
+            "recipients": recipients,
+        }
+    )
+
+
+@bp.get("/broadcasts/<int:broadcast_id>")
+def get_broadcast(broadcast_id: int):
+    """A broadcast's status and counts."""
+    from ..domain import broadcasts as broadcasts_ops
+
+    return jsonify(broadcasts_ops.broadcast_json(broadcasts_ops.get(broadcast_id)))
+
+
+def _broadcast_action(broadcast_id: int, action: str):
+    from ..domain import broadcasts as broadcasts_ops
+
+    broadcast = broadcasts_ops.get(broadcast_id)
+    getattr(broadcasts_ops, action)(broadcast, actor=actor())
+    db.session.commit()
+    if action == "resume":
+        broadcasts_ops.after_resume(broadcast)
+    return jsonify(broadcasts_ops.broadcast_json(broadcast))
+
+
+@bp.post("/broadcasts/<int:broadcast_id>/pause")
+def pause_broadcast(broadcast_id: int):
+    """Pause a scheduled or sending broadcast; texts already with Twilio still go."""
+    return _broadcast_action(broadcast_id, "pause")
+
+
+@bp.post("/broadcasts/<int:broadcast_id>/resume")
+def resume_broadcast(broadcast_id: int):
+    """Resume a paused broadcast where it stopped."""
+    return _broadcast_action(broadcast_id, "resume")
+
+
+@bp.post("/broadcasts/<int:broadcast_id>/cancel")
+def cancel_broadcast(broadcast_id: int):
+    """Cancel a broadcast: every text not yet sent is skipped."""
+    return _broadcast_action(broadcast_id, "cancel")

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
 
-from . import routes  # noqa: E402,F401
+from . import routes, status  # noqa: E402,F401

@@ -1,0 +1,693 @@
+"""Broadcasts: one text to many members, in each member's language.
+
+A broadcast is created with its per-language bodies fixed (what staff previewed is
+what goes), the audience counted with one SQL COUNT, and nothing else: the API
+answers at once. A job then *expands* it: one INSERT ... SELECT turns the audience
+into queued Message rows inside the database (never the audience in memory),
+numbered into batches of 100, and the outbox sends the batches.
+
+Kinds: ``summary`` (a consultation's summary and how to reply, to its audience),
+``reminder`` (to the audience members who have not replied yet), ``outcome`` (to
+everyone who voted or commented). Members who are not active when the broadcast
+expands are counted as skipped and get no row; members who opt out later are
+skipped when their turn comes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from flask import current_app
+from sqlalchemy import Integer, String, case, exists, func, insert, literal, or_, select, update
+
+from .. import audit
+from ..config import LANGUAGES, Settings
+from ..extensions import db
+from ..jobs import jobs
+from ..models import (
+    Broadcast,
+    Comment,
+    Consultation,
+    Member,
+    MemberGroup,
+    Message,
+    Vote,
+    utcnow,
+)
+from ..sms import segments
+from ..sms.render import render
+from . import Conflict, Invalid, NotFound
+from .outbox import BATCH_SIZE, PENDING, pump
+
+#: The most segments one broadcast text may cost, in any language. Staff see it in
+#: the preview; a broadcast over it is refused (422) until the text is shortened.
+SEGMENT_BUDGET = 6
+
+
+def get(broadcast_id: Any) -> Broadcast:
+    """The broadcast with this id, or NotFound."""
+    found = db.session.get(Broadcast, broadcast_id) if isinstance(broadcast_id, int) else None
+    if found is None:
+        raise NotFound(f"no broadcast has the id {broadcast_id!r}")
+    return found
+
+
+# ---------------------------------------------------------------------- texts
+
+
+def instructions(consultation: Consultation, language: str) -> str:
+    """How to reply to this consultation, in `language` (choice: with numbered options)."""
+    text = render(f"broadcast_{consultation.kind}", language, code=consultation.code)
+    if consultation.kind == "choice":
+        lines = [
+            f"{n} {consultation.option_label(n, language)}"
+            for n in range(1, len(consultation.options) + 1)
+        ]
+        text = "\n".join([text, *lines])
+    return text
+
+
+def closes_text(consultation: Consultation, language: str, timezone: str) -> str | None:
+    """The closing time as a member reads it (`Wed 24 Sep 23:59`), or None."""
+    if consultation.closes_at is None:
+        return None
+    return format_datetime(
+        consultation.closes_at, "EEE d MMM HH:mm", tzinfo=ZoneInfo(timezone), locale=language
+    )
+
+
+def _language_for(texts: dict[str, str], language: str, default: str) -> str:
+    """The language a member gets: theirs if the text exists in it, else the default."""
+    return language if texts.get(language) else default
+
+
+def summary_bodies(consultation: Consultation, cfg: Settings) -> dict[str, str]:
+    """The summary broadcast's text for a member of each language."""
+    out = {}
+    for language in LANGUAGES:
+        used = _language_for(consultation.summary, language, cfg.default_language)
+        summary = consultation.text("summary", used, cfg.default_language)
+        out[language] = f"{consultation.code}: {summary}\n{instructions(consultation, used)}"
+    return out
+
+
+def reminder_bodies(consultation: Consultation, cfg: Settings) -> dict[str, str]:
+    """The reminder's text for a member of each language."""
+    out = {}
+    for language in LANGUAGES:
+        used = _language_for(consultation.title, language, cfg.default_language)
+        header = render(
+            "reminder",
+            used,
+            code=consultation.code,
+            date=closes_text(consultation, used, cfg.timezone),
+        )
+        title = consultation.text("title", used, cfg.default_language)
+        out[language] = f"{header}\n{title}\n{instructions(consultation, used)}"
+    return out
+
+
+def outcome_bodies(consultation: Consultation, texts: dict[str, str], cfg: Settings):
+    """The outcome's text for a member of each language."""
+    out = {}
+    for language in LANGUAGES:
+        used = _language_for(texts, language, cfg.default_language)
+        text = texts.get(used) or next(iter(texts.values()))
+        out[language] = f"{render('outcome', used, code=consultation.code)}\n{text}"
+    return out
+
+
+# ---------------------------------------------------------------------- audiences
+
+
+def _audience_clauses(
+    consultation_id: int | None, audience: list[str], audience_filter: str, kind: str
+) -> list[Any]:
+    """WHERE clauses on Member picking a broadcast's audience (whatever their status)."""
+    clauses: list[Any] = []
+    if audience:
+        clauses.append(
+            exists().where(MemberGroup.member_id == Member.id, MemberGroup.name.in_(audience))
+        )
+    voted = exists().where(Vote.consultation_id == consultation_id, Vote.member_id == Member.id)
+    commented = exists().where(
+        Comment.consultation_id == consultation_id, Comment.member_id == Member.id
+    )
+    if audience_filter == "not_voted":
+        clauses.append(~(commented if kind == "open" else voted))
+    elif audience_filter == "participants":
+        clauses.append(or_(voted, commented))
+    return clauses
+
+
+def _clauses_for(broadcast: Broadcast, consultation: Consultation | None) -> list[Any]:
+    return _audience_clauses(
+        broadcast.consultation_id,
+        broadcast.audience or [],
+        broadcast.audience_filter,
+        consultation.kind if consultation else "",
+    )
+
+
+def count_audience(clauses: list[Any]) -> tuple[int, int]:
+    """(members who will be texted, members skipped because they are not active)."""
+    active = func.coalesce(func.sum(case((Member.status == "active", 1), else_=0)), 0)
+    total, recipients = db.session.execute(
+        select(func.count(), active).select_from(Member).where(*clauses)
+    ).one()
+    return int(recipients), int(total) - int(recipients)
+
+
+def recipients_by_language(clauses: list[Any]) -> dict[str, int]:
+    """Active members of the audience per language."""
+    rows = db.session.execute(
+        select(Member.language, func.count())
+        .where(Member.status == "active", *clauses)
+        .group_by(Member.language)
+    )
+    return {language: n for language, n in rows}
+
+
+def _describe(
+    bodies: dict[str, str], per_language: dict[str, int], default: str, sources: dict[str, str]
+) -> dict[str, Any]:
+    """Per-language body, segments, encoding and recipients, plus totals and the budget."""
+    languages = []
+    total_segments = 0
+    within = True
+    for language in LANGUAGES:
+        count = per_language.get(language, 0)
+        if not count and language not in sources and language != default:
+            continue
+        info = segments.count(bodies[language])
+        over = info.segments > SEGMENT_BUDGET
+        if count and over:
+            within = False
+        total_segments += info.segments * count
+        languages.append(
+            {
+                "language": language,
+                "text_language": language if sources.get(language) else default,
+                "body": bodies[language],
+                "characters": len(bodies[language]),
+                "segments": info.segments,
+                "encoding": info.encoding,
+                "recipients": count,
+                "within_budget": not over,
+            }
+        )
+    return {
+        "segment_budget": SEGMENT_BUDGET,
+        "within_budget": within,
+        "total_segments": total_segments,
+        "languages": languages,
+    }
+
+
+def preview(consultation: Consultation, cfg: Settings, kind: str = "summary") -> dict[str, Any]:
+    """What a summary (or reminder) broadcast would send now, per language, and its cost."""
+    audience_filter = "not_voted" if kind == "reminder" else "all"
+    clauses = _audience_clauses(
+        consultation.id, consultation.audience or [], audience_filter, consultation.kind
+    )
+    if kind == "reminder":
+        bodies, sources = reminder_bodies(consultation, cfg), consultation.title
+    else:
+        bodies, sources = summary_bodies(consultation, cfg), consultation.summary
+    recipients, skipped = count_audience(clauses)
+    described = _describe(
+        bodies, recipients_by_language(clauses), cfg.default_language, sources or {}
+    )
+    return {
+        "code": consultation.code,
+        "kind": kind,
+        "recipients": recipients,
+        "skipped": skipped,
+        **described,
+    }
+
+
+# ---------------------------------------------------------------------- creating
+
+
+def parse_at(payload: Any, timezone: str) -> datetime | None:
+    """The optional `at` of a broadcast call: ISO 8601, in the future (local time if naive)."""
+    if payload is None:
+        return None
+    if not isinstance(payload, dict):
+        raise Invalid("the body must be a JSON object")
+    unknown = set(payload) - {"at"}
+    if unknown:
+        raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}; only 'at' is allowed")
+    value = payload.get("at")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid("at must be an ISO 8601 date-time")
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"at must be an ISO 8601 date-time, not {value!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(timezone))
+    when = when.astimezone(UTC)
+    if when <= utcnow():
+        raise Invalid("at must be in the future; leave it out to send now")
+    return when
+
+
+def _create(
+    *,
+    kind: str,
+    consultation: Consultation | None,
+    bodies: dict[str, str],
+    audience: list[str],
+    audience_filter: str,
+    actor: str,
+    at: datetime | None,
+    cfg: Settings,
+) -> tuple[Broadcast, int]:
+    clauses = _audience_clauses(
+        consultation.id if consultation else None,
+        audience,
+        audience_filter,
+        consultation.kind if consultation else "",
+    )
+    per_language = recipients_by_language(clauses)
+    for language, count in per_language.items():
+        cost = segments.count(bodies.get(language, bodies[cfg.default_language])).segments
+        if count and cost > SEGMENT_BUDGET:
+            raise Invalid(
+                f"the {language} text is {cost} segments; the budget is {SEGMENT_BUDGET}. "
+                "Shorten it (see the preview)"
+            )
+    recipients, skipped = count_audience(clauses)
+    now = utcnow()
+    broadcast = Broadcast(
+        kind=kind,
+        consultation_id=consultation.id if consultation else None,
+        bodies=bodies,
+        audience=audience,
+        audience_filter=audience_filter,
+        status="scheduled" if at else "sending",
+        scheduled_at=at,
+        total=recipients + skipped,
+        skipped_at_start=skipped,
+        created_by=actor,
+        created_at=now,
+        started_at=None if at else now,
+    )
+    db.session.add(broadcast)
+    db.session.flush()
+    audit.record(
+        actor,
+        "broadcast.scheduled" if at else "broadcast.created",
+        "broadcast",
+        broadcast.id,
+        {
+            "kind": kind,
+            "consultation": consultation.code if consultation else None,
+            "recipients": recipients,
+            "at": at.isoformat() if at else None,
+        },
+    )
+    return broadcast, recipients
+
+
+def _require_open(consultation: Consultation, what: str) -> None:
+    if consultation.status != "open":
+        raise Conflict(
+            f"{consultation.code} is {consultation.status}; only an open consultation can be {what}"
+        )
+
+
+def create_summary(
+    consultation: Consultation, *, actor: str, cfg: Settings, at: datetime | None = None
+) -> tuple[Broadcast, int]:
+    """A broadcast of the consultation's summary to its audience (not yet committed)."""
+    _require_open(consultation, "broadcast")
+    return _create(
+        kind="summary",
+        consultation=consultation,
+        bodies=summary_bodies(consultation, cfg),
+        audience=list(consultation.audience or []),
+        audience_filter="all",
+        actor=actor,
+        at=at,
+        cfg=cfg,
+    )
+
+
+def create_reminder(
+    consultation: Consultation, *, actor: str, cfg: Settings
+) -> tuple[Broadcast, int]:
+    """A reminder to the audience members who have not replied (not yet committed)."""
+    _require_open(consultation, "reminded about")
+    return _create(
+        kind="reminder",
+        consultation=consultation,
+        bodies=reminder_bodies(consultation, cfg),
+        audience=list(consultation.audience or []),
+        audience_filter="not_voted",
+        actor=actor,
+        at=None,
+        cfg=cfg,
+    )
+
+
+def create_outcome(
+    consultation: Consultation, texts: dict[str, str], *, actor: str, cfg: Settings
+) -> tuple[Broadcast, int]:
+    """The outcome, to every member who voted or commented (not yet committed)."""
+    return _create(
+        kind="outcome",
+        consultation=consultation,
+        bodies=outcome_bodies(consultation, texts, cfg),
+        audience=[],
+        audience_filter="participants",
+        actor=actor,
+        at=None,
+        cfg=cfg,
+    )
+
+
+def launch(broadcast: Broadcast) -> None:
+    """After the commit: start expanding a sending broadcast now (scheduled ones wait)."""
+    if broadcast.status == "sending":
+        jobs().enqueue(
+            expand, broadcast.id, priority="bulk", job_id=f"chorus-expand-{broadcast.id}"
+        )
+
+
+# ---------------------------------------------------------------------- expanding
+
+
+def expand(broadcast_id: int) -> int:
+    """Job: turn the audience into queued Message rows, once; returns rows added.
+
+    One INSERT ... SELECT in the database, with the body, segments and encoding
+    chosen by a CASE on the member's language and batch = (row number - 1) / 100.
+    Running it again changes nothing (expanded_at is claimed in the same
+    transaction, and (broadcast_id, member_id) is unique).
+    """
+    key = f"expand:{broadcast_id}"
+    token = jobs().lease(key, 600)
+    if token is None:
+        return 0
+    try:
+        added = _expand(broadcast_id)
+    finally:
+        jobs().release(key, token)
+    pump(broadcast_id)
+    return added
+
+
+def _expand(broadcast_id: int) -> int:
+    broadcast = db.session.get(Broadcast, broadcast_id)
+    if (
+        broadcast is None
+        or broadcast.expanded_at is not None
+        or broadcast.status not in ("sending", "paused")
+    ):
+        db.session.rollback()
+        return 0
+    now = utcnow()
+    claimed = db.session.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast_id, Broadcast.expanded_at.is_(None))
+        .values(expanded_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        return 0
+    cfg: Settings = current_app.config["CHORUS"]
+    consultation = (
+        db.session.get(Consultation, broadcast.consultation_id)
+        if broadcast.consultation_id
+        else None
+    )
+    clauses = _clauses_for(broadcast, consultation)
+    default = cfg.default_language
+    bodies = broadcast.bodies
+    counted = {language: segments.count(text) for language, text in bodies.items()}
+
+    def by_language(values: dict[str, Any], type_: Any) -> Any:
+        whens = {language: literal(value, type_) for language, value in values.items()}
+        return case(whens, value=Member.language, else_=literal(values[default], type_))
+
+    row_number = func.row_number().over(order_by=Member.id)
+    stamp = Message.__table__.c.created_at.type
+    chosen = select(
+        literal("out", String),
+        Member.id,
+        Member.phone,
+        by_language(bodies, String),
+        literal(broadcast.kind, String),
+        literal("queued", String),
+        by_language({k: max(1, v.segments) for k, v in counted.items()}, Integer),
+        by_language({k: v.encoding for k, v in counted.items()}, String),
+        literal(broadcast_id, Integer),
+        (row_number - 1).self_group().op("/")(BATCH_SIZE),
+        literal(broadcast.consultation_id, Integer),
+        literal("bulk", String),
+        literal(0, Integer),
+        literal(now, stamp),
+        literal(now, stamp),
+    ).where(
+        Member.status == "active",
+        *clauses,
+        ~exists().where(Message.broadcast_id == broadcast_id, Message.member_id == Member.id),
+    )
+    columns = [
+        "direction",
+        "member_id",
+        "phone",
+        "body",
+        "kind",
+        "status",
+        "segments",
+        "encoding",
+        "broadcast_id",
+        "batch",
+        "consultation_id",
+        "priority",
+        "error_count",
+        "created_at",
+        "updated_at",
+    ]
+    # rowcount of an INSERT is only kept when asked for (SQLAlchemy 2.0.28+).
+    added = db.session.execute(
+        insert(Message.__table__)
+        .from_select(columns, chosen)
+        .execution_options(preserve_rowcount=True)
+    ).rowcount
+    _, skipped = count_audience(clauses)
+    broadcast.skipped_at_start = skipped
+    broadcast.total = added + skipped
+    db.session.commit()
+    return added
+
+
+# ---------------------------------------------------------------------- lifecycle
+
+
+def start(broadcast_id: int) -> None:
+    """Job: a scheduled broadcast whose time has come starts sending. Safe to run twice."""
+    now = utcnow()
+    started = db.session.execute(
+        update(Broadcast)
+        .where(
+            Broadcast.id == broadcast_id,
+            Broadcast.status == "scheduled",
+            Broadcast.scheduled_at <= now,
+        )
+        .values(status="sending", started_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if started:
+        expand(broadcast_id)
+
+
+def start_due(now: datetime | None = None) -> int:
+    """Queue a start for every scheduled broadcast that is due (the sweeper)."""
+    now = now or utcnow()
+    ids = (
+        db.session.execute(
+            select(Broadcast.id).where(
+                Broadcast.status == "scheduled", Broadcast.scheduled_at <= now
+            )
+        )
+        .scalars()
+        .all()
+    )
+    db.session.rollback()
+    for broadcast_id in ids:
+        jobs().enqueue(start, broadcast_id, priority="bulk", job_id=f"chorus-start-{broadcast_id}")
+    return len(ids)
+
+
+def expand_missing() -> int:
+    """Queue an expansion for sending broadcasts that never expanded (a lost job)."""
+    ids = (
+        db.session.execute(
+            select(Broadcast.id).where(
+                Broadcast.status.in_(("sending", "paused")), Broadcast.expanded_at.is_(None)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    db.session.rollback()
+    queued = 0
+    for broadcast_id in ids:
+        if jobs().leased(f"expand:{broadcast_id}"):
+            continue
+        queued += jobs().enqueue(
+            expand, broadcast_id, priority="bulk", job_id=f"chorus-expand-{broadcast_id}"
+        )
+    return queued
+
+
+def maybe_complete(broadcast_id: int) -> bool:
+    """Mark a sending, expanded broadcast completed if nothing is queued or sending."""
+    pending = exists().where(Message.broadcast_id == broadcast_id, Message.status.in_(PENDING))
+    done = db.session.execute(
+        update(Broadcast)
+        .where(
+            Broadcast.id == broadcast_id,
+            Broadcast.status == "sending",
+            Broadcast.expanded_at.is_not(None),
+            ~pending,
+        )
+        .values(status="completed", completed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return done == 1
+
+
+def check_still_wanted(broadcast: Broadcast) -> bool:
+    """A summary or reminder stops (cancelled) once its consultation is no longer open."""
+    if broadcast.kind not in ("summary", "reminder") or broadcast.consultation_id is None:
+        return True
+    status = db.session.execute(
+        select(Consultation.status).where(Consultation.id == broadcast.consultation_id)
+    ).scalar_one_or_none()
+    if status == "open":
+        return True
+    _cancel(broadcast, "system", reason=f"consultation {status}")
+    db.session.commit()
+    return False
+
+
+def pause(broadcast: Broadcast, *, actor: str) -> Broadcast:
+    """Stop sending; texts already handed to Twilio still go."""
+    if broadcast.status not in ("scheduled", "sending"):
+        raise Conflict(f"broadcast {broadcast.id} is {broadcast.status}; it cannot be paused")
+    broadcast.status = "paused"
+    audit.record(actor, "broadcast.paused", "broadcast", broadcast.id)
+    return broadcast
+
+
+def resume(broadcast: Broadcast, *, actor: str) -> Broadcast:
+    """Carry on from where it stopped (or wait again for its scheduled time)."""
+    if broadcast.status != "paused":
+        raise Conflict(f"broadcast {broadcast.id} is {broadcast.status}; only a paused one resumes")
+    if (
+        broadcast.expanded_at is None
+        and broadcast.scheduled_at is not None
+        and broadcast.scheduled_at > utcnow()
+    ):
+        broadcast.status = "scheduled"
+    else:
+        broadcast.status = "sending"
+        broadcast.started_at = broadcast.started_at or utcnow()
+    audit.record(actor, "broadcast.resumed", "broadcast", broadcast.id, {"to": broadcast.status})
+    return broadcast
+
+
+def after_resume(broadcast: Broadcast) -> None:
+    """After the commit: queue what a resumed broadcast needs (expansion or batches)."""
+    if broadcast.status != "sending":
+        return
+    if broadcast.expanded_at is None:
+        launch(broadcast)
+    else:
+        pump(broadcast.id)
+
+
+def cancel(broadcast: Broadcast, *, actor: str) -> Broadcast:
+    """Stop for good: every text not yet handed to Twilio is skipped."""
+    if broadcast.status not in ("scheduled", "sending", "paused"):
+        raise Conflict(f"broadcast {broadcast.id} is {broadcast.status}; it cannot be cancelled")
+    _cancel(broadcast, actor, reason="broadcast cancelled")
+    return broadcast
+
+
+def _cancel(broadcast: Broadcast, actor: str, reason: str) -> None:
+    now = utcnow()
+    broadcast.status = "cancelled"
+    broadcast.completed_at = now
+    skipped = db.session.execute(
+        update(Message)
+        .where(Message.broadcast_id == broadcast.id, Message.status == "queued")
+        .values(status="skipped", failed_reason=reason, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    audit.record(
+        actor,
+        "broadcast.cancelled",
+        "broadcast",
+        broadcast.id,
+        {"reason": reason, "unsent": skipped},
+    )
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def counts(broadcast: Broadcast) -> dict[str, int]:
+    """Messages per status, plus those skipped at expansion."""
+    rows = db.session.execute(
+        select(Message.status, func.count())
+        .where(Message.broadcast_id == broadcast.id)
+        .group_by(Message.status)
+    )
+    return {status: n for status, n in rows}
+
+
+def broadcast_json(broadcast: Broadcast) -> dict[str, Any]:
+    """The API view: `sent` counts every text Twilio accepted (so it includes the
+    delivered and undelivered ones); `skipped` includes members not texted at all."""
+    n = counts(broadcast)
+    rows = sum(n.values())
+    total = rows + broadcast.skipped_at_start if broadcast.expanded_at else broadcast.total
+    return {
+        "id": broadcast.id,
+        "kind": broadcast.kind,
+        "consultation": _code(broadcast.consultation_id),
+        "status": broadcast.status,
+        "total": total,
+        "sent": n.get("sent", 0) + n.get("delivered", 0) + n.get("undelivered", 0),
+        "delivered": n.get("delivered", 0),
+        "undelivered": n.get("undelivered", 0),
+        "failed": n.get("failed", 0),
+        "skipped": n.get("skipped", 0) + broadcast.skipped_at_start,
+        "pending": n.get("queued", 0) + n.get("sending", 0),
+        "scheduled_at": broadcast.scheduled_at.isoformat() if broadcast.scheduled_at else None,
+        "started_at": broadcast.started_at.isoformat() if broadcast.started_at else None,
+        "completed_at": broadcast.completed_at.isoformat() if broadcast.completed_at else None,
+    }
+
+
+def _code(consultation_id: int | None) -> str | None:
+    if consultation_id is None:
+        return None
+    return db.session.execute(
+        select(Consultation.code).where(Consultation.id == consultation_id)
+    ).scalar_one_or_none()

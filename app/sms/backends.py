@@ -1,0 +1,183 @@
+"""Where outbound texts go: Twilio's REST API, or the console (development).
+
+A backend's `send` returns the provider's answer or raises `SendError`, whose
+`outcome` tells the outbox what to do with the message:
+
+- ``retry``: not sent (429/20429, 5xx, a connection that failed, bad credentials);
+  try again later with backoff.
+- ``in_doubt``: the request went out but no answer came (read timeout); Twilio may
+  have the message. Leave it claimed: a status callback reconciles it, or the
+  sweeper re-queues it when the claim's lease runs out.
+- ``opted_out``: Twilio says the recipient unsubscribed (21610).
+- ``failed``: a permanent refusal (21211 invalid number, 21614 not a mobile, any
+  other 4xx): never retried; the code and Twilio's reason are kept for staff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+
+import requests
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from ..config import Settings
+
+log = logging.getLogger(__name__)
+
+RETRY, IN_DOUBT, OPTED_OUT, FAILED = "retry", "in_doubt", "opted_out", "failed"
+
+#: Twilio error codes that mean "do not send to this person again".
+OPT_OUT_CODES = frozenset({21610})
+#: Twilio error codes that are worth retrying whatever their HTTP status.
+RETRY_CODES = frozenset({20429, 20003, 20005})
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Twilio (or the console) accepted the text: its sid and status."""
+
+    sid: str
+    status: str
+
+
+class SendError(Exception):
+    """The text was not (or may not have been) accepted; see the module docstring."""
+
+    def __init__(self, outcome: str, code: str | None, reason: str):
+        super().__init__(f"{outcome}: {code} {reason}")
+        self.outcome = outcome
+        self.code = code
+        self.reason = reason[:200]
+
+
+def classify(status: int | None, code: int | None, message: str) -> SendError:
+    """Turn a Twilio error answer into a SendError with the right outcome."""
+    text = f"Twilio {code or status}: {message}".strip()
+    code_text = str(code) if code is not None else (str(status) if status else None)
+    if code in OPT_OUT_CODES:
+        return SendError(OPTED_OUT, code_text, text)
+    if status == 429 or code in RETRY_CODES or (status or 0) >= 500 or status in (401, 403):
+        return SendError(RETRY, code_text, text)
+    return SendError(FAILED, code_text, text)
+
+
+class Backend:
+    """Sends one text; `sender` names the rate-limit bucket (the From number or service)."""
+
+    name = "backend"
+    sender = "default"
+
+    def send(self, to: str, body: str, status_callback: str | None) -> Sent:
+        """Hand the text over; raise SendError if it was not accepted."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close pooled connections."""
+
+
+class ConsoleBackend(Backend):
+    """Development: log the text and call it sent, with a local sid (`CONSOLE...`)."""
+
+    name = "console"
+
+    def __init__(self, settings: Settings):
+        self.sender = settings.twilio_from or settings.twilio_messaging_service_sid or "console"
+
+    def send(self, to: str, body: str, status_callback: str | None) -> Sent:
+        """Log the text; the phone simulator shows it from its Message row."""
+        log.info("SMS to %s: %s", to, body.replace("\n", " / "))
+        return Sent("CONSOLE" + uuid.uuid4().hex, "sent")
+
+
+class TwilioBackend(Backend):
+    """The real twilio client, one per sending thread so each keeps its own connection.
+
+    `per_call=True` makes and closes a client for every text (inline jobs, tests):
+    nothing is left open between calls.
+    """
+
+    name = "twilio"
+
+    def __init__(self, settings: Settings, timeout: float = 20.0, per_call: bool = False):
+        if not (settings.twilio_account_sid and settings.twilio_auth_token):
+            raise ValueError("SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        if not (settings.twilio_from or settings.twilio_messaging_service_sid):
+            raise ValueError("SMS_BACKEND=twilio needs TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID")
+        self.settings = settings
+        self.timeout = timeout
+        self.per_call = per_call
+        self.sender = settings.twilio_messaging_service_sid or settings.twilio_from or ""
+        self._local = threading.local()
+        self._clients: list[Client] = []
+        self._lock = threading.Lock()
+        # The client logs every request at INFO; a broadcast would drown the log.
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+    def _new_client(self) -> Client:
+        http = TwilioHttpClient(pool_connections=True, timeout=self.timeout)
+        client = Client(
+            self.settings.twilio_account_sid, self.settings.twilio_auth_token, http_client=http
+        )
+        client.api.base_url = self.settings.twilio_api_base_url
+        return client
+
+    def _client(self) -> Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._new_client()
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def send(self, to: str, body: str, status_callback: str | None) -> Sent:
+        """POST to Messages.json; classify every failure (see the module docstring)."""
+        client = self._new_client() if self.per_call else self._client()
+        kwargs: dict[str, str] = {"to": to, "body": body}
+        if self.settings.twilio_messaging_service_sid:
+            kwargs["messaging_service_sid"] = self.settings.twilio_messaging_service_sid
+        else:
+            kwargs["from_"] = self.settings.twilio_from or ""
+        if status_callback:
+            kwargs["status_callback"] = status_callback
+        try:
+            message = client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            raise classify(exc.status, exc.code, exc.msg or "") from None
+        except TwilioServiceException as exc:
+            raise classify(exc.status, exc.code, exc.detail or exc.title or "") from None
+        except requests.ReadTimeout:
+            # The request was sent; Twilio may have accepted it. Do not guess.
+            raise SendError(IN_DOUBT, None, "no answer from Twilio in time") from None
+        except requests.RequestException as exc:
+            raise SendError(RETRY, None, f"cannot reach Twilio: {type(exc).__name__}") from None
+        finally:
+            if self.per_call:
+                _close(client)
+        return Sent(message.sid or "", message.status or "queued")
+
+    def close(self) -> None:
+        """Close every thread's connection pool."""
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            _close(client)
+        self._local = threading.local()
+
+
+def _close(client: Client) -> None:
+    session = getattr(client.http_client, "session", None)
+    if session is not None:
+        session.close()
+
+
+def make_backend(settings: Settings, timeout: float = 20.0, per_call: bool = False) -> Backend:
+    """The backend SMS_BACKEND names."""
+    if settings.sms_backend == "twilio":
+        return TwilioBackend(settings, timeout=timeout, per_call=per_call)
+    return ConsoleBackend(settings)
