@@ -142,7 +142,11 @@ def test_catalog_plural_forms_header(language):
 
 @pytest.mark.parametrize("language", ["cy", "ar"])
 def test_rendered_plural_uses_the_catalog_form(app, language):
-    """results_yes_no for each n shows the catalog's form for n (English until translated)."""
+    """results_yes_no for each n shows the catalog's form for n (English until translated).
+
+    Checks the whole path: the compiled catalog's plural rule, Flask-Babel's locale
+    and the Jinja pluralize block. A wrong header or rule picks the wrong form.
+    """
     message = next(
         (m for m in _catalog(language) if m.pluralizable and m.id[0].startswith("%(code)s votes:")),
         None,
@@ -153,6 +157,7 @@ def test_rendered_plural_uses_the_catalog_form(app, language):
     for n, index in PLURAL_CASES[language][1].items():
         with app.app_context():
             text = render("results_yes_no", language, people=n, **values)
-        english = message.id[0] if n == 1 else message.id[1]
+        # Untranslated, pybabel compile fills form 0 with the singular, the rest plural.
+        english = message.id[0] if index == 0 else message.id[1]
         form = message.string[index] if translated else english
         assert text == form % {"count": n, **values}, f"{language} n={n}"
