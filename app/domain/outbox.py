@@ -165,8 +165,11 @@ def send_soon(message_id: int) -> None:
 def send_text(**kwargs: Any) -> Message:
     """`queue_message`, commit, `send_soon`: a one-to-one text on its way."""
     message = queue_message(**kwargs)
+    message_id = message.id
     db.session.commit()
-    send_soon(message.id)
+    send_soon(message_id)
+    # The send may already have happened (inline jobs): read it afresh next time.
+    db.session.rollback()
     return message
 
 
