@@ -103,7 +103,8 @@ def language_menu() -> str:
 def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str) -> InboundResult:
     """Record and act on one incoming text; the caller commits.
 
-    `sid` is Twilio's MessageSid, `from_` the sender as Twilio gives it, `to` our number.
+    `sid` is Twilio's MessageSid, `from_` the sender as Twilio gives it, `to` our number
+    (unused while Chorus has one sender).
     A sid seen before returns the stored reply with `duplicate=True` and writes nothing.
     """
     stored = _find_inbound(sid)
@@ -114,12 +115,14 @@ def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str)
     text = (body or "")[:MAX_STORED]
     member = db.session.execute(select(Member).where(Member.phone == phone)).scalar_one_or_none()
     info = segments.count(text)
+    intent = grammar.parse(text)
     message = Message(
         direction="in",
         status="received",
         member_id=member.id if member else None,
         phone=phone,
         body=text,
+        kind=intent.kind,
         twilio_sid=sid,
         segments=max(info.segments, 1),
         encoding=info.encoding,
@@ -136,8 +139,6 @@ def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str)
             raise
         return _replay(stored)
 
-    intent = grammar.parse(text)
-    message.kind = intent.kind
     language = member.language if member else (intent.hint or settings.default_language)
     ctx = Context(settings, message, member, intent, language)
     reply = _dispatch(ctx)
