@@ -117,3 +117,12 @@ def test_console_backend_simulator_works_while_the_webhook_is_closed(make_app):
 def test_home_links_to_the_simulator(client):
     html = client.get("/").get_data(as_text=True)
     assert 'href="/staff/simulator"' in html
+
+
+def test_the_page_language_survives_sending(client, world):
+    phone = world.member()
+    response = client.post("/staff/simulator?lang=ar", data={"member": phone, "body": "hi"})
+    assert response.status_code == 303 and "lang=ar" in response.headers["Location"]
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert '<html lang="ar" dir="rtl">' in html
+    assert 'action="/staff/simulator?lang=ar"' in html

@@ -106,6 +106,7 @@ def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str)
     `sid` is Twilio's MessageSid, `from_` the sender as Twilio gives it, `to` our number
     (unused while Chorus has one sender).
     A sid seen before returns the stored reply with `duplicate=True` and writes nothing.
+    Call it at the start of a transaction: a concurrent duplicate rolls the session back.
     """
     stored = _find_inbound(sid)
     if stored is not None:

@@ -95,4 +95,5 @@ def simulator_send():
     result = handle_inbound(settings, sid, phone, settings.twilio_from or "", body)
     db.session.commit()
     enqueue_queued(result.queued)
-    return redirect(url_for("staff.simulator", phone=phone, _anchor="latest"), code=303)
+    page = url_for("staff.simulator", phone=phone, lang=request.args.get("lang"), _anchor="latest")
+    return redirect(page, code=303)
