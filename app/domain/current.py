@@ -77,15 +77,16 @@ def current_for(member: Member) -> Current:
     return Current(None)
 
 
-def latest_for(member: Member) -> Consultation | None:
+def latest_for(member: Member, current: Current | None = None) -> Consultation | None:
     """The consultation the member most likely means whatever its status.
 
     The current one if anything is open; else the last one texted to them; else the
     most recently closed one in their audience. Used for RESULTS and "it has closed".
+    Pass `current` when `current_for(member)` is already known.
     """
-    current = current_for(member).consultation
-    if current is not None:
-        return current
+    current = current or current_for(member)
+    if current.consultation is not None:
+        return current.consultation
     texted = _texted(member)
     if texted:
         return texted[0]

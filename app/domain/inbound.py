@@ -342,7 +342,7 @@ def _target(ctx: Context, *, for_taking_part: bool) -> Target:
         current = current_for(ctx.member)
         consultation = current.consultation
         if consultation is None:
-            latest = latest_for(ctx.member)
+            latest = latest_for(ctx.member, current)
             if latest is not None and (not for_taking_part or latest.status in CLOSED_STATUSES):
                 consultation, current = latest, None
             else:
