@@ -101,6 +101,27 @@ def machine() -> dict[str, Any]:
     }
 
 
+def machine_busy(seconds: float = 2.0) -> float:
+    """Cores busy on the whole machine over the next `seconds` (from /proc/stat)."""
+    from .loadgen import machine_cpu_seconds
+
+    before = machine_cpu_seconds()
+    time.sleep(seconds)
+    return (machine_cpu_seconds() - before) / seconds
+
+
+def wait_quiet(threshold: float = 0.3, max_wait: float = 180.0) -> float:
+    """Wait (at most `max_wait` s) until under `threshold` cores are busy; return the last
+    reading. Other people's work on a shared machine would otherwise be in our numbers."""
+    deadline = time.monotonic() + max_wait
+    busy = machine_busy()
+    while busy > threshold and time.monotonic() < deadline:
+        log(f"  machine busy ({busy:.2f} cores in use by others); waiting for quiet")
+        time.sleep(5)
+        busy = machine_busy()
+    return round(busy, 2)
+
+
 # --------------------------------------------------------------------------- services
 
 
@@ -142,6 +163,14 @@ def pg_scalar(sql: str) -> Any:
 
     with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
         return conn.execute(sql).fetchone()[0]
+
+
+def pg_rows(sql: str, params: tuple = ()) -> list[tuple]:
+    """All rows of a query on the admin database (used to find our backends' pids)."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
+        return conn.execute(sql, params).fetchall()
 
 
 def redis_available() -> bool:

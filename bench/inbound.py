@@ -20,6 +20,7 @@ order and never two at once, as from one phone, so the expected tally is exact.
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
 from collections import Counter
@@ -28,6 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from . import common, data, loadgen
+from . import profile as profiler
 from .common import log
 
 PATH = "/twilio/inbound"
@@ -75,53 +77,58 @@ class Text:
 
 
 def script(members: int, rounds: int, seed: int = 2024) -> list[Text]:
-    """Every member's texts, round-major, with the effect each should have."""
+    """Every member's texts, each member's in order, members randomly interleaved."""
     rng = random.Random(seed)
-    current = dict.fromkeys(range(members), YES_NO)  # Q1's summary was texted to everyone
-    voted: dict[tuple[int, str], str] = {}
-    texts: list[Text] = []
+    per_member = [_member_texts(m, rounds, rng) for m in range(members)]
+    slots = [m for m in range(members) for _ in range(rounds)]
+    rng.shuffle(slots)
+    position = [0] * members
+    texts = []
+    for m in slots:
+        texts.append(per_member[m][position[m]])
+        position[m] += 1
+    return texts
 
-    def vote_choice(m: int, code: str) -> str:
-        choices = ["yes", "no", "abstain"] if code == YES_NO else [str(n) for n in range(1, 5)]
-        before = voted.get((m, code))
+
+def _member_texts(m: int, rounds: int, rng: random.Random) -> list[Text]:
+    """One member's texts; `current` follows what the replies will be about."""
+    current = YES_NO  # Q1's summary was texted to everyone
+    voted: dict[str, str] = {}
+    texts: list[Text] = []
+    for _ in range(rounds):
+        roll = rng.random()
+        if roll < 0.40:
+            kind = "vote"
+        elif roll < 0.60:
+            kind = "vote_comment"
+        elif roll < 0.85:
+            kind = "comment"
+        else:
+            kind = "help"
+        if kind == "help":
+            texts.append(Text(m, rng.choice(HELPS), "help", None, None))
+            continue
+        if kind == "comment":
+            texts.append(Text(m, rng.choice(COMMENTS), "comment", current, None))
+            continue
+        code = YES_NO if rng.random() < 0.6 else CHOICE
+        choices = ["yes", "no", "abstain"] if code == YES_NO else ["1", "2", "3", "4"]
+        before = voted.get(code)
         if before is not None and rng.random() < 0.8:  # mostly a real change of mind
             choices = [c for c in choices if c != before]
-        weights = [5, 4, 1] if code == YES_NO and len(choices) == 3 else None
-        return rng.choices(choices, weights=weights)[0]
-
-    for r in range(rounds):
-        order = list(range(members))
-        rng.shuffle(order)
-        for m in order:
-            roll = rng.random()
-            if r == 0 or roll < 0.35:
-                kind = "vote"
-            elif roll < 0.55:
-                kind = "vote_comment"
-            elif roll < 0.80:
-                kind = "comment"
-            else:
-                kind = "help"
-            if kind == "help":
-                texts.append(Text(m, rng.choice(HELPS), "help", None, None))
-                continue
-            if kind == "comment":
-                code = current[m]
-                texts.append(Text(m, rng.choice(COMMENTS), "comment", code, None))
-                continue
-            code = YES_NO if rng.random() < 0.6 else CHOICE
-            choice = vote_choice(m, code)
-            bare = code == current[m] and rng.random() < 0.5
-            if code == YES_NO:
-                body = rng.choice(BARE_YES_NO[choice] if bare else YES_NO_FORMS[choice])
-            else:
-                body = choice if bare else rng.choice(CHOICE_FORMS).replace("{n}", choice)
-            body = body.replace("{c}", rng.choice([code, code.lower()]))
-            if kind == "vote_comment":
-                body = f"{body} {rng.choice(REASONS)}"
-            texts.append(Text(m, body, kind, code, choice))
-            voted[(m, code)] = choice
-            current[m] = code
+        choice = rng.choice(choices)
+        bare = code == current and rng.random() < 0.5
+        if code == YES_NO:
+            body = rng.choice(BARE_YES_NO[choice] if bare else YES_NO_FORMS[choice])
+        else:
+            body = choice if bare else rng.choice(CHOICE_FORMS).replace("{n}", choice)
+        body = body.replace("{c}", rng.choice([code, code.lower()]))
+        if kind == "vote_comment":
+            body = f"{body} {rng.choice(REASONS)}"
+        texts.append(Text(m, body, kind, code, choice))
+        voted[code] = choice
+        # Every reply about a vote names its consultation, which makes it the current one.
+        current = code
     return texts
 
 
@@ -251,15 +258,28 @@ def common_rows(url: str, sql: str, **params: Any) -> list[tuple]:
         engine.dispose()
 
 
-def load(port: int, prepared, *, warmup: float, duration: float, cycle: bool, pgid: int, pg: bool):
+def load(
+    port: int,
+    prepared,
+    *,
+    warmup: float,
+    duration: float,
+    cycle: bool,
+    pgid: int,
+    pg: bool,
+    profile: str | None = None,
+):
     """Run the load generator; add CPU accounting for client, server and PostgreSQL."""
+    busy_before = common.wait_quiet()
     server_pids = loadgen.group_pids(pgid)
-    pg_pids = loadgen.named_pids("postgres") if pg else []
-    s0, p0, t0 = (
-        loadgen.process_cpu_seconds(server_pids),
-        loadgen.process_cpu_seconds(pg_pids),
-        time.monotonic(),
-    )
+    recorders = []
+    if profile:
+        workers = [pid for pid in server_pids if pid != pgid]
+        recorders = profiler.start(workers, warmup + duration, profile)
+    pg_before = loadgen.cpu_by_pid(_pg_pids()) if pg else {}
+    waits = PgWaits().start() if pg else None
+    m0 = loadgen.machine_cpu_seconds()
+    s0, t0 = loadgen.process_cpu_seconds(server_pids), time.monotonic()
     result = loadgen.run(
         "127.0.0.1",
         port,
@@ -271,16 +291,85 @@ def load(port: int, prepared, *, warmup: float, duration: float, cycle: bool, pg
         cycle=cycle,
     )
     wall = time.monotonic() - t0
+    machine_busy = (loadgen.machine_cpu_seconds() - m0) / wall
     summary = result.summary()
+    pg_after = loadgen.cpu_by_pid(_pg_pids()) if pg else {}
+    if waits is not None:
+        summary["pg_backend_states"] = waits.stop()
+    pg_cpu = sum(v - pg_before.get(pid, 0.0) for pid, v in pg_after.items())
     summary["cpu_share"] = {
         "client": round(result.client_cpu / wall, 2),
         "gunicorn": round((loadgen.process_cpu_seconds(server_pids) - s0) / wall, 2),
-        "postgres": round((loadgen.process_cpu_seconds(pg_pids) - p0) / wall, 2) if pg else None,
+        "postgres": round(pg_cpu / wall, 2) if pg else None,
+        "machine": round(machine_busy, 2),
     }
+    # Whatever else ran on the machine meanwhile (other people's tests...): if this is
+    # large, the run was disturbed and its numbers are low.
+    cpu = summary["cpu_share"]
+    ours = cpu["client"] + cpu["gunicorn"] + (cpu["postgres"] or 0.0)
+    cpu["others"] = round(max(0.0, machine_busy - ours), 2)
+    cpu["others_before"] = busy_before
+    if recorders:
+        summary["profile"] = profiler.finish(recorders)
     return result, summary
 
 
-def run_one(kind: str, *, members: int, rounds: int, warmup: float, duration: float) -> dict:
+class PgWaits:
+    """Samples what the benchmark database's backends are doing, every 50 ms."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> PgWaits:
+        """Begin sampling."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, int]:
+        """Stop (bounded join) and return state/wait-event counts, largest first."""
+        self._stop.set()
+        self._thread.join(5)
+        return dict(self.counts.most_common(12))
+
+    def _loop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(common.PG_ADMIN_URL, autocommit=True) as conn:
+            while not self._stop.wait(0.05):
+                rows = conn.execute(
+                    "select state, wait_event_type, wait_event from pg_stat_activity"
+                    " where datname = %s and pid <> pg_backend_pid()",
+                    (common.PG_DATABASE,),
+                ).fetchall()
+                for state, wtype, wevent in rows:
+                    if state == "active":
+                        key = f"active:{wtype}:{wevent}" if wtype else "active:on-cpu"
+                    else:
+                        key = state or "?"
+                    self.counts[key] += 1
+
+
+def _pg_pids() -> list[int]:
+    """Backends of the benchmark database, plus PostgreSQL's WAL writer and checkpointer."""
+    rows = common.pg_rows(
+        "select pid from pg_stat_activity where datname = %s"
+        " or backend_type in ('walwriter', 'checkpointer', 'background writer')",
+        (common.PG_DATABASE,),
+    )
+    return [r[0] for r in rows]
+
+
+def run_one(
+    kind: str,
+    *,
+    members: int,
+    rounds: int,
+    warmup: float,
+    duration: float,
+    profile: bool = False,
+) -> dict:
     """The floor and Chorus on one database; returns the numbers and the correctness check."""
     out: dict[str, Any] = {"database": kind}
     texts = script(members, rounds)
@@ -328,8 +417,9 @@ def run_one(kind: str, *, members: int, rounds: int, warmup: float, duration: fl
             cycle=False,
             pgid=web.pid,
             pg=kind == "postgresql",
+            profile=f"inbound-{kind}" if profile else None,
         )
-        log(f"  chorus: {out['chorus']}")
+        log(f"  chorus: { {k: v for k, v in out['chorus'].items() if k != 'profile'} }")
         if out["floor"]["rps"]:
             out["ratio"] = round(out["chorus"]["rps"] / out["floor"]["rps"], 3)
         out["check"] = verify(api, url, texts, result)
@@ -374,7 +464,7 @@ def verify(api: data.Api, url: str, texts: list[Text], result: loadgen.LoadResul
     }
 
 
-def run(*, quick: bool, databases: list[str]) -> dict:
+def run(*, quick: bool, databases: list[str], profile: bool = False) -> dict:
     """Benchmark 1 on each database in `databases`."""
     members = 2000
     rounds, warmup, duration = (4, 1.0, 5.0) if quick else (15, 3.0, 20.0)
@@ -382,6 +472,11 @@ def run(*, quick: bool, databases: list[str]) -> dict:
     for kind in databases:
         log(f"inbound on {kind}")
         results[kind] = run_one(
-            kind, members=members, rounds=rounds, warmup=warmup, duration=duration
+            kind,
+            members=members,
+            rounds=rounds,
+            warmup=warmup,
+            duration=duration,
+            profile=profile,
         )
     return results

@@ -221,18 +221,31 @@ def run(
     )
 
 
-def process_cpu_seconds(pids: list[int]) -> float:
-    """utime+stime of these processes (those still alive), in seconds."""
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """utime+stime in seconds of each of these processes that is still alive."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    out = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
         except (OSError, IndexError, ValueError):
             continue
-    return total / tick
+    return out
+
+
+def machine_cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine since boot (all cores), from /proc/stat."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    """utime+stime of these processes (those still alive), in seconds."""
+    return sum(cpu_by_pid(pids).values())
 
 
 def group_pids(pgid: int) -> list[int]:

@@ -24,6 +24,7 @@ import statistics
 import threading
 import time
 from collections import Counter
+from itertools import pairwise
 from typing import Any
 
 import requests
@@ -177,7 +178,9 @@ def analyse(
             while starts[i] - starts[j] >= 1.0:
                 j += 1
             busiest = max(busiest, seg_prefix[i + 1] - seg_prefix[j])
+        gaps = [b - a for a, b in pairwise(starts)]
         out.update(
+            longest_gap_s=round(max(gaps), 2),
             segments=segments,
             segments_per_text=sorted(Counter(int(m["num_segments"]) for m in ordered).items()),
             first_to_last_s=round(span, 2),
@@ -457,6 +460,7 @@ def run(*, quick: bool, parts: list[str] | None) -> dict[str, Any]:
     log(f"  {out['sequential']}")
     for part in parts:
         log(f"outbound: {part}")
+        busy = common.wait_quiet()
         try:
             if part == "steady":
                 out[part] = broadcast_run(sizes["steady"], kill=False)
@@ -468,6 +472,7 @@ def run(*, quick: bool, parts: list[str] | None) -> dict[str, Any]:
                 out[part] = memory(sizes["memory"])
         except Exception as exc:  # one part failing must not hide the others' numbers
             out[part] = {"error": f"{type(exc).__name__}: {exc}"}
+        out[part]["others_busy_before"] = busy
         log(f"  {json.dumps(out[part], default=str)[:1500]}")
     common.drop_database("postgresql")
     return out

@@ -32,7 +32,7 @@ def inbound_md(r: dict[str, Any]) -> list[str]:
         f"{r['duration_s']:.0f} s after {r['warmup_s']:.0f} s warm-up)",
         "",
         "| database | app | requests | rps | p50 ms | p90 ms | p99 ms | max ms | errors "
-        "| CPU client / gunicorn / postgres |",
+        "| CPU client / gunicorn / postgres / others |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for kind in ("postgresql", "sqlite"):
@@ -46,7 +46,7 @@ def inbound_md(r: dict[str, Any]) -> list[str]:
             cpu = s.get("cpu_share", {})
             cpu_txt = " / ".join(
                 "-" if cpu.get(k) is None else f"{cpu[k]:.2f}"
-                for k in ("client", "gunicorn", "postgres")
+                for k in ("client", "gunicorn", "postgres", "others")
             )
             lines.append(
                 f"| {kind} | {app} | {s['requests']} | {s['rps']} | {s.get('p50_ms')} | "
@@ -88,24 +88,79 @@ def inbound_md(r: dict[str, Any]) -> list[str]:
 
 def outbound_md(r: dict[str, Any]) -> list[str]:
     """The outbound tables."""
-    lines = ["### Outbound: broadcasts through RQ workers and FakeTwilio", ""]
-    for part in ("sequential", "steady", "kill"):
-        s = r.get(part)
-        if not s:
-            continue
-        lines.append(
-            f"- **{part}**: " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "notes")
-        )
-        for note in s.get("notes", []):
-            lines.append(f"  - {note}")
-    for part in ("call", "memory"):
-        s = r.get(part)
-        if s:
+    cap = r["cap_segments_per_second"]
+    lines = [
+        f"### Outbound: broadcasts (cap {cap} segments/s, FakeTwilio answers after "
+        f"{r['fake_latency_s'] * 1000:.0f} ms)",
+        "",
+    ]
+    seq = r.get("sequential")
+    if seq:
+        lines += [
+            f"Sequential floor (one call at a time): {seq['per_second']} texts/s "
+            f"({seq['texts']} texts in {seq['seconds']} s).",
+            "",
+        ]
+    runs = [(p, r[p]) for p in ("steady", "kill") if p in r]
+    if runs:
+        lines += [
+            "| run | members | segments/s | share of cap | busiest 1 s | longest gap s "
+            "| lost | duplicated | in flight at kill | broadcast call ms | status |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for name, s in runs:
+            if "error" in s:
+                lines.append(f"| {name} | ERROR: {s['error']} |")
+                continue
+            status = s.get("broadcast_status", {})
             lines.append(
-                f"- **{part}**: " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "notes")
+                f"| {name} | {s['members']} | {s.get('segments_per_second')} | "
+                f"{s.get('cap_share', 0):.1%} | {s.get('busiest_1s_segments')} | "
+                f"{s.get('longest_gap_s')} | {s['lost']} | {s['duplicated']} | "
+                f"{s.get('in_flight_at_kill', '-')} | {s['broadcast_call_ms']} | "
+                f"{status.get('status')} (sent {status.get('sent')}, delivered "
+                f"{status.get('delivered')}) |"
             )
-            for note in s.get("notes", []):
+        lines.append("")
+        steady = r.get("steady", {})
+        if "cap_share" in steady:
+            lines.append(
+                f"- steady: >= 95% of the cap {_yes(steady['cap_share'] >= 0.95)}; zero lost "
+                f"and zero duplicated {_yes(steady['lost'] == 0 and steady['duplicated'] == 0)}"
+            )
+        kill = r.get("kill", {})
+        if "lost" in kill and "in_flight_at_kill" in kill:
+            lines.append(
+                f"- kill: zero lost {_yes(kill['lost'] == 0)}; duplicates "
+                f"({kill['duplicated']}) <= in flight at the kill ({kill['in_flight_at_kill']}) "
+                f"{_yes(kill['duplicated'] <= kill['in_flight_at_kill'])}"
+            )
+            for note in kill.get("notes", []):
                 lines.append(f"  - {note}")
+        elif "lost" in kill:
+            lines.append("- kill: the worker was never killed (the broadcast ended first)")
+    call = r.get("call")
+    if call:
+        if "error" in call:
+            lines.append(f"- broadcast call: ERROR {call['error']}")
+        else:
+            lines.append(
+                f"- broadcast call for {call['members']:,} members: "
+                f"{', '.join(f'{t:.0f}' for t in call['calls_ms'])} ms "
+                f"(under 1 s {_yes(call['target_met'])})"
+            )
+    mem = r.get("memory")
+    if mem:
+        if "error" in mem:
+            lines.append(f"- worker memory: ERROR {mem['error']}")
+        else:
+            lines.append(
+                f"- worker memory expanding {mem['members']:,} members: peak VmHWM "
+                f"{mem['peak_vmhwm_mb']} MB (baseline {mem['worker_baseline_rss_mb']} MB; "
+                f"under 300 MB {_yes(mem['target_met'])}); expansion took "
+                f"{mem['expanded_in_s']} s, {mem['message_rows']:,} message rows; "
+                f"the broadcast call took {mem['broadcast_call_ms']:.0f} ms"
+            )
     return lines
 
 

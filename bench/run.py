@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=("steady", "kill", "call", "memory"),
         help="outbound: run only these parts (default: all)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the Chorus web workers with py-spy during the inbound load",
+    )
     args = parser.parse_args(argv)
 
     began = time.monotonic()
@@ -52,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             report["skipped"].append(
                 f"inbound on PostgreSQL: nothing answers at {common.PG_ADMIN_URL}"
             )
-        report["inbound"] = inbound.run(quick=args.quick, databases=databases)
+        report["inbound"] = inbound.run(quick=args.quick, databases=databases, profile=args.profile)
 
     if args.only in (None, "outbound"):
         if not (pg and redis):
