@@ -160,3 +160,17 @@ def test_option_labels_follow_the_member_language(world):
     phone = world.member(language="cy")
     world.sent("P14", phone)
     assert "2 Canolfan gymunedol" in world.text(phone, "2")
+
+
+@pytest.mark.parametrize("language", ["en", "cy", "es", "fr", "pt", "pl", "ro", "ar", "ur", "bn"])
+def test_choice_words_in_replies_are_words_the_grammar_reads(app, language):
+    """A confirmation's YES/NO/ABSTAIN, as translated, parses back to the same vote."""
+    from app.domain.grammar import parse
+    from app.models import Consultation
+
+    yes_no = Consultation(code="P12", kind="yes_no")
+    with app.app_context():
+        for choice in ("yes", "no", "abstain"):
+            word = choice_label(yes_no, choice, language)
+            intent = parse(word)
+            assert (intent.kind, intent.choice) == ("vote", choice), f"{language}: {word!r}"
