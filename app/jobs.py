@@ -64,6 +64,8 @@ class Jobs:
         self._waiting: set[str] = set()
         self._eager = threading.local()
         self._scripts: dict[str, Any] = {}
+        self._running = 0  # in-process jobs submitted and not yet finished
+        self._finished = threading.Condition(self._lock)
         if self.redis is not None:
             from rq import Queue
 
@@ -116,10 +118,22 @@ class Jobs:
             return True
         if self.executor is None:
             self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="chorus-job")
-        if job_id is not None:
-            with self._lock:
+        with self._lock:
+            self._running += 1
+            if job_id is not None:
                 self._waiting.add(job_id)
         self.executor.submit(self._run_inline, func, args, job_id)
+        return True
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until every in-process job (and the jobs they queued) has finished."""
+        deadline = time.monotonic() + timeout
+        with self._finished:
+            while self._running > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._finished.wait(left)
         return True
 
     def waiting(self, job_id: str) -> bool:
@@ -164,6 +178,10 @@ class Jobs:
                 func(*args)
         except Exception:  # a background thread has nobody else to tell
             log.exception("job %s%r failed", getattr(func, "__name__", func), args)
+        finally:
+            with self._finished:
+                self._running -= 1
+                self._finished.notify_all()
 
     # ------------------------------------------------------------------ leases
 

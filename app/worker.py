@@ -155,7 +155,9 @@ class Sweeper(threading.Thread):
                 coordinator = self.app.extensions["chorus_jobs"]
                 if not coordinator.tick("sweep", self.interval * 0.9):
                     return None
-                token = coordinator.lease("sweep-running", 300)
+                # Short, so a worker killed mid-sweep does not stop the others for long;
+                # two sweeps overlapping now and then is harmless (every duty is idempotent).
+                token = coordinator.lease("sweep-running", self.interval * 4)
                 if token is None:
                     return None
                 try:
@@ -224,7 +226,10 @@ def run(app: Flask, burst: bool = False) -> None:
         try:
             while True:
                 sweeper.sweep_once()
-                if burst or stopping.wait(sweeper.interval / 2):
+                if burst:
+                    coordinator.wait_idle()
+                    break
+                if stopping.wait(sweeper.interval / 2):
                     break
         finally:
             close_outbox(app, wait=True)

@@ -159,7 +159,8 @@ def make_app(_schema):
     made = []
 
     def factory(config: dict | None = None, **env: str):
-        app = create_app(make_settings(**env), TESTING=True, JOBS_EAGER=True, **(config or {}))
+        overrides = {"TESTING": True, "JOBS_EAGER": True, **(config or {})}
+        app = create_app(make_settings(**env), **overrides)
         made.append(app)
         return app
 
@@ -230,3 +231,25 @@ def signed_post(client):
         return client.post(target, data=params, headers=all_headers)
 
     return post
+
+
+@pytest.fixture
+def rq_setup():
+    """(env, config) for make_app so that jobs go to RQ instead of running inline.
+
+    The test Redis (flushed before and after), or fakeredis when there is none
+    (REDIS_URL is None). Run the queued jobs in this process with a burst worker:
+    `app.worker.make_worker(app).work(burst=True)`.
+    """
+    if REDIS_URL:
+        from redis import Redis
+
+        connection = Redis.from_url(REDIS_URL)
+        connection.flushdb()
+        yield {"REDIS_URL": REDIS_URL}, {"JOBS_EAGER": False}
+        connection.flushdb()
+        connection.close()
+    else:
+        import fakeredis
+
+        yield {}, {"JOBS_EAGER": False, "REDIS_CONNECTION": fakeredis.FakeRedis()}

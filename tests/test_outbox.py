@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import AuditEvent, Member, Message, utcnow
 from app.sms.backends import FAILED, OPTED_OUT, RETRY, classify
 from app.worker import sweep
-from tests.conftest import make_settings
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, TWILIO_FROM, make_settings
 from tests.outbox_helpers import (
     Person,
     Staff,
@@ -40,8 +40,8 @@ def fake():
 
 @pytest.fixture
 def app(make_app, fake):
-    """An app sending through FakeTwilio with near-instant retry backoff."""
-    made = make_app(config={"OUTBOX_RETRY_BASE": 0.01}, **twilio_env(fake))
+    """An app sending through FakeTwilio with a short retry backoff (0.1-0.3 s at first)."""
+    made = make_app(config={"OUTBOX_RETRY_BASE": 0.2}, **twilio_env(fake))
     yield made
     finish(made)
 
@@ -58,7 +58,7 @@ def broadcast_to(app, people: list[Person]) -> int:
 
 def retry_later(app) -> None:
     """Let backoff pass, then sweep (which re-queues due retries)."""
-    time.sleep(0.1)
+    time.sleep(0.7)
     with app.app_context():
         sweep()
 
@@ -137,7 +137,7 @@ def test_retries_give_up_after_the_maximum(make_app, fake):
 
 def test_unreachable_twilio_is_retried(make_app):
     app = make_app(
-        config={"OUTBOX_RETRY_BASE": 0.01}, SMS_BACKEND="twilio", SMS_MAX_PER_SECOND="1000"
+        config={"OUTBOX_RETRY_BASE": 0.2}, SMS_BACKEND="twilio", SMS_MAX_PER_SECOND="1000"
     )
     try:
         broadcast_to(app, [Person(1)])  # TWILIO_API_BASE_URL is a closed port
@@ -219,6 +219,32 @@ def test_stale_claims_are_reconciled_or_requeued(app, fake):
     assert fake.bodies_to(phone(2)) == ["b"]
 
 
+def test_a_stale_claim_that_twilio_has_is_reconciled_not_resent(app, fake):
+    """The worker died after Twilio accepted the text: Twilio's list shows it."""
+    from twilio.rest import Client
+
+    add_members(app, [Person(1)])
+    client = Client(ACCOUNT_SID, AUTH_TOKEN)
+    client.api.base_url = fake.base_url
+    try:
+        earlier = client.messages.create(to=phone(1), from_=TWILIO_FROM, body="same text")
+        accepted = client.messages.create(to=phone(1), from_=TWILIO_FROM, body="same text")
+    finally:
+        client.http_client.session.close()
+    with app.app_context():
+        old = utcnow() - timedelta(minutes=2)
+        done = outbox.queue_message(phone=phone(1), body="same text", kind="test")
+        done.status, done.twilio_sid = "sent", earlier.sid  # an earlier text, recorded
+        died = outbox.queue_message(phone=phone(1), body="same text", kind="test")
+        died.status, died.claimed_at = "sending", old
+        db.session.commit()
+        assert outbox.recover_stale() == (1, 0)
+        sweep()
+        stored = db.session.get(Message, died.id)
+        assert (stored.status, stored.twilio_sid) == ("sent", accepted.sid)
+    assert fake.attempts == 2  # nothing sent again
+
+
 def test_record_sent_never_moves_backwards(app):
     with app.app_context():
         message = outbox.queue_message(phone=phone(1), body="a", kind="test")
@@ -235,8 +261,8 @@ def test_backoff_grows_with_jitter_and_a_cap(app):
         first = [outbox.backoff(1) for _ in range(50)]
         third = [outbox.backoff(3) for _ in range(50)]
         huge = [outbox.backoff(30) for _ in range(50)]
-    assert all(0.005 <= d <= 0.015 for d in first)
-    assert all(0.02 <= d <= 0.06 for d in third)
+    assert all(0.1 <= d <= 0.3 for d in first)  # OUTBOX_RETRY_BASE is 0.2 here
+    assert all(0.4 <= d <= 1.2 for d in third)
     assert len(set(first)) > 1
     assert max(huge) <= 600 * 1.5
 

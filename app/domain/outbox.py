@@ -595,34 +595,78 @@ def pump(broadcast_id: int) -> int:
 # ---------------------------------------------------------------------- the sweeper's part
 
 
-def recover_stale(now: datetime | None = None) -> tuple[int, int]:
+def recover_stale(now: datetime | None = None, limit: int = 200) -> tuple[int, int]:
     """Take back claims older than the lease: (reconciled as sent, re-queued).
 
-    A stale 'sending' row whose sid a status callback has since recorded was sent;
-    one without a sid goes back to the queue and will be sent again.
+    A claim goes stale when its worker died between claiming and recording
+    Twilio's answer. If a status callback has since recorded its sid, it was sent.
+    Otherwise Twilio is asked (its Messages list, for this number and body, since
+    the claim, ignoring sids we already hold): if Twilio has it, the sid is
+    recorded and it counts as sent; if not, it goes back to the queue. If Twilio
+    cannot be asked, the claim waits for a later sweep (for up to ten leases, then
+    it is re-queued anyway).
     """
     now = now or utcnow()
-    cutoff = now - timedelta(seconds=setting("OUTBOX_LEASE_SECONDS"))
-    stale = and_(Message.status == "sending", Message.claimed_at < cutoff)
+    lease = timedelta(seconds=setting("OUTBOX_LEASE_SECONDS"))
+    stale = and_(Message.status == "sending", Message.claimed_at < now - lease)
     reconciled = db.session.execute(
         update(Message)
         .where(stale, Message.twilio_sid.is_not(None))
         .values(status="sent", updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
-    requeued = db.session.execute(
-        update(Message)
-        .where(stale, Message.twilio_sid.is_(None))
-        .values(
-            status="queued",
-            next_attempt_at=now,
-            error_count=Message.error_count + 1,
-            failed_reason="re-queued: its worker stopped before Twilio answered",
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
     db.session.commit()
+    rows = db.session.execute(
+        select(Message.id, Message.phone, Message.body, Message.claimed_at)
+        .where(stale, Message.twilio_sid.is_(None))
+        .order_by(Message.id)
+        .limit(limit)
+    ).all()
+    db.session.rollback()
+    backend = outbox().backend
+    requeued = 0
+    for message_id, phone, body, claimed_at in rows:
+        try:
+            sids = backend.find_accepted(phone, body, claimed_at - timedelta(minutes=5))
+        except SendError as error:
+            if claimed_at > now - 10 * lease:
+                log.warning("cannot reconcile message %s yet: %s", message_id, error.reason)
+                continue
+            sids = []
+        if sids:
+            known = set(
+                db.session.execute(select(Message.twilio_sid).where(Message.twilio_sid.in_(sids)))
+                .scalars()
+                .all()
+            )
+            sids = [sid for sid in sids if sid not in known]
+        same_claim = and_(
+            Message.id == message_id,
+            Message.status == "sending",
+            Message.claimed_at == claimed_at,
+            Message.twilio_sid.is_(None),
+        )
+        if sids:
+            reconciled += db.session.execute(
+                update(Message)
+                .where(same_claim)
+                .values(status="sent", twilio_sid=sids[-1], sent_at=claimed_at, updated_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        else:
+            requeued += db.session.execute(
+                update(Message)
+                .where(same_claim)
+                .values(
+                    status="queued",
+                    next_attempt_at=now,
+                    error_count=Message.error_count + 1,
+                    failed_reason="re-queued: its worker stopped before Twilio answered",
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        db.session.commit()
     if reconciled or requeued:
         log.warning("stale claims: %d reconciled as sent, %d re-queued", reconciled, requeued)
     return reconciled, requeued

@@ -19,6 +19,7 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import requests
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -75,6 +76,14 @@ class Backend:
     def send(self, to: str, body: str, status_callback: str | None) -> Sent:
         """Hand the text over; raise SendError if it was not accepted."""
         raise NotImplementedError
+
+    def find_accepted(self, to: str, body: str, since: datetime) -> list[str]:
+        """Sids of texts with this body that the provider accepted for `to` since `since`.
+
+        Used to reconcile a send interrupted by a crash; raises if the provider
+        cannot be asked.
+        """
+        return []
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -160,6 +169,24 @@ class TwilioBackend(Backend):
             if self.per_call:
                 _close(client)
         return Sent(message.sid or "", message.status or "queued")
+
+    def find_accepted(self, to: str, body: str, since: datetime) -> list[str]:
+        """Ask Twilio's Messages list (newest first, to this number) for this body."""
+        client = self._new_client() if self.per_call else self._client()
+        try:
+            recent = client.messages.list(to=to, limit=50)
+        except (TwilioRestException, TwilioServiceException, requests.RequestException) as exc:
+            raise SendError(RETRY, None, f"cannot list messages: {exc!r}") from None
+        finally:
+            if self.per_call:
+                _close(client)
+        return [
+            message.sid
+            for message in recent
+            if message.body == body
+            and message.sid
+            and (message.date_created is None or message.date_created >= since)
+        ]
 
     def close(self) -> None:
         """Close every thread's connection pool."""
