@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 
+from .sms.segments import is_gsm7
+
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("en", "cy", "es", "fr", "pt", "pl", "ro", "ar", "ur", "bn")
 RTL_LANGUAGES = frozenset({"ar", "ur"})
@@ -87,6 +89,10 @@ class Settings:
         backend = (env.get("SMS_BACKEND") or ("twilio" if sid and token else "console")).lower()
         if backend not in {"twilio", "console"}:
             raise ValueError(f"SMS_BACKEND must be twilio or console, not {backend!r}")
+        org_name = (env.get("ORG_NAME") or "Chorus").strip()
+        # Texts name the organisation; the one-segment budget holds only for a short GSM name.
+        if len(org_name) > 20 or not is_gsm7(org_name):
+            raise ValueError("ORG_NAME must be at most 20 plain (GSM-7) characters")
         language = env.get("DEFAULT_LANGUAGE") or "en"
         if language not in LANGUAGES:
             raise ValueError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
@@ -109,5 +115,5 @@ class Settings:
             timezone=env.get("TIMEZONE") or "Europe/London",
             quiet_hours=parse_quiet_hours(env.get("QUIET_HOURS")),
             open_joining=_bool(env.get("OPEN_JOINING"), True),
-            org_name=env.get("ORG_NAME") or "Chorus",
+            org_name=org_name,
         )

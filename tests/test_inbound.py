@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditEvent, Comment, Member, Message, Vote, VoteChange
+from app.sms import segments
 from app.sms.render import render
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
 from tests.fake_twilio import sign
@@ -405,8 +406,10 @@ def test_stranger_join_with_open_joining_off(make_app):
 def test_stranger_votes_are_never_counted(world):
     world.consultation("P12")
     phone = world.stranger()
-    for body in ("YES", "P12 yes", "1", "no but maybe"):
+    for body in ("YES", "P12 yes", "1"):
         assert world.text(phone, body) == render_in(world, "welcome", org=ORG)
+    # A fourth text the same day gets no welcome: another bot could answer us for ever.
+    assert world.text(phone, "no but maybe") is None
     assert world.results("P12")["votes"] == {"yes": 0, "no": 0, "abstain": 0}
     assert world.results("P12")["participants"] == 0
     inbound = world.rows(Message, Message.direction == "in")
@@ -687,3 +690,23 @@ def test_choice_confirmation_shows_number_and_a_short_label(world):
     phone = world.member()
     receipt_reply = world.text(phone, "1")
     assert "your vote 1 A very long option l is counted" in receipt_reply
+
+
+def test_an_accented_label_falls_back_to_the_number_to_keep_the_budget(world):
+    # "Ŵ" is not GSM-7: with the label the English reply would be UCS-2 and two segments.
+    world.consultation("P15", "choice", options=["Ŵyl Haf yn y parc", "B"])
+    reply = world.text(world.member(), "1")
+    assert "your vote 1 is counted" in reply
+    assert segments.count(reply).segments == 1
+
+
+def test_a_plain_label_is_kept_in_welsh(world):
+    world.consultation("P16", "choice", options=[{"en": "Library", "cy": "Llyfrgell"}, "B"])
+    reply = world.text(world.member("cy"), "1")
+    assert "1 Llyfrgell" in reply
+
+
+def test_language_change_names_the_language_in_its_own_script(world):
+    phone = world.member()
+    reply = world.text(phone, "LANG 8")
+    assert "العربية" in reply

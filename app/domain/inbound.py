@@ -17,10 +17,11 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from flask_babel import force_locale, gettext
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
@@ -29,7 +30,7 @@ from ..extensions import db
 from ..models import Comment, Consultation, Member, Message, utcnow
 from ..phones import try_e164
 from ..sms import segments
-from ..sms.render import render
+from ..sms.render import budget, render
 from . import Conflict, Invalid, grammar
 from . import consultations as consultations_ops
 from . import members as members_ops
@@ -43,6 +44,7 @@ MAX_TWIML = 1600  # the most Twilio sends as one message
 LABEL_CHARS = 20  # an option label in a confirmation is cut to this
 TALLY_TOP = 5  # a choice tally by text shows the leading options only
 CLOSED_STATUSES = ("closed", "decided")
+WELCOMES_PER_DAY = 3  # to one unknown number: enough for a person, a bound for a bot loop
 
 # Language names in ASCII, so the menu is one GSM-7 segment; the grammar accepts each.
 MENU_NAMES = {
@@ -268,7 +270,24 @@ def _from_stranger(ctx: Context) -> Reply | None:
         return ctx.reply("joined", org=org)
     if member is None and _stopped_stranger(ctx.message):
         return None
+    if _welcomes_today(ctx.message.phone) >= WELCOMES_PER_DAY:
+        # Another auto-responder would answer our welcome with a text of its own, for ever.
+        return None
     return ctx.reply("welcome" if ctx.settings.open_joining else "join_closed", org=org)
+
+
+def _welcomes_today(phone: str) -> int:
+    """How many welcome texts this number got in the last 24 hours."""
+    return db.session.execute(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.phone == phone,
+            Message.direction == "out",
+            Message.kind.in_(("welcome", "join_closed")),
+            Message.created_at > utcnow() - timedelta(hours=24),
+        )
+    ).scalar_one()
 
 
 def _from_opted_out(ctx: Context) -> Reply | None:
@@ -304,7 +323,8 @@ def _language(ctx: Context) -> Reply:
         )
         member.language = wanted
     ctx.language = wanted
-    return ctx.reply("language_set", name=MENU_NAMES[wanted])
+    # The confirmation is written in the new language, so name it as its speakers do.
+    return ctx.reply("language_set", name=grammar.language_name(wanted))
 
 
 # --- which consultation ---------------------------------------------------------------
@@ -360,9 +380,13 @@ def _target(ctx: Context, *, for_taking_part: bool) -> Target:
 # --- votes and comments ---------------------------------------------------------------
 
 
-def choice_label(consultation: Consultation, choice: str, language: str) -> str:
+def choice_label(
+    consultation: Consultation, choice: str, language: str, *, with_label: bool = True
+) -> str:
     """A choice as a confirmation shows it: YES/NO/ABSTAIN in the language, or `2 Library`."""
     if consultation.kind == "choice":
+        if not with_label:
+            return choice
         label = consultation.option_label(int(choice), language)
         return f"{choice} {label[:LABEL_CHARS].rstrip()}".rstrip()
     with force_locale(language):
@@ -393,22 +417,36 @@ def _vote(ctx: Context) -> Reply:
     )
     if intent.comment:
         _add_comment(ctx, consultation, intent.comment)
-    values = {
-        "code": consultation.code,
-        "choice": choice_label(consultation, result.vote.choice, ctx.language),
-        "receipt": result.vote.receipt,
-    }
     other = target.other
     if intent.comment:
+        kind = "vote_comment_other" if other else "vote_comment"
+    elif other:
+        kind = "vote_recorded_other"
+    else:
+        kind = "vote_changed" if result.changed else "vote_recorded"
+
+    def confirmation(with_label: bool) -> Reply:
+        values: dict[str, Any] = {
+            "code": consultation.code,
+            "choice": choice_label(
+                consultation, result.vote.choice, ctx.language, with_label=with_label
+            ),
+            "receipt": result.vote.receipt,
+        }
         if other:
-            return ctx.reply("vote_comment_other", consultation, other=other, **values)
-        return ctx.reply("vote_comment", consultation, **values)
-    if other:
-        return ctx.reply("vote_recorded_other", consultation, other=other, **values)
-    if result.changed:
-        previous = choice_label(consultation, result.previous, ctx.language)
-        return ctx.reply("vote_changed", consultation, previous=previous, **values)
-    return ctx.reply("vote_recorded", consultation, **values)
+            values["other"] = other
+        if kind == "vote_changed":
+            values["previous"] = choice_label(
+                consultation, result.previous, ctx.language, with_label=with_label
+            )
+        return ctx.reply(kind, consultation, **values)
+
+    reply = confirmation(with_label=True)
+    # A label is staff text: one accented letter can turn the reply into UCS-2 and double
+    # its cost. The option number alone always fits, so fall back to it.
+    if consultation.kind == "choice" and not segments.fits(reply.text, budget(ctx.language)):
+        reply = confirmation(with_label=False)
+    return reply
 
 
 def _text(ctx: Context) -> Reply:

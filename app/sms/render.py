@@ -47,6 +47,11 @@ def _ngettext(singular: str, plural: str, n: int) -> str:
     return flask_babel.get_translations().ungettext(singular, plural, n)
 
 
+def budget(language: str) -> int:
+    """Segments a system message may take: one in English, two in any other language."""
+    return 1 if language == "en" else 2
+
+
 def kinds() -> list[str]:
     """Every message kind (template name without `.txt`)."""
     return sorted(p.stem for p in MESSAGES_DIR.glob("*.txt"))

@@ -1,0 +1,70 @@
+"""Configuration is read from the environment with the documented defaults."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import pytest
+
+from app.config import Settings
+
+
+def settings(tmp_path, **env):
+    return Settings.from_env(env, instance_path=tmp_path)
+
+
+def test_defaults(tmp_path):
+    s = settings(tmp_path)
+    assert s.database_url.startswith("sqlite:///") and s.database_url.endswith(".sqlite3")
+    assert s.redis_url is None
+    assert s.sms_backend == "console"
+    assert s.twilio_api_base_url == "https://api.twilio.com"
+    assert s.sms_max_per_second == 10
+    assert (s.default_language, s.default_region, s.timezone) == ("en", "GB", "Europe/London")
+    assert s.quiet_hours == (time(21, 0), time(8, 0))
+    assert s.open_joining is True
+
+
+def test_secret_key_is_generated_once_into_instance(tmp_path):
+    first = settings(tmp_path).secret_key
+    assert len(first) == 64 and (tmp_path / "secret_key").exists()
+    assert settings(tmp_path).secret_key == first
+    assert settings(tmp_path, SECRET_KEY="given").secret_key == "given"
+
+
+def test_twilio_credentials_switch_the_backend(tmp_path):
+    s = settings(tmp_path, TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t")
+    assert s.sms_backend == "twilio"
+    assert (
+        settings(
+            tmp_path, TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t", SMS_BACKEND="console"
+        ).sms_backend
+        == "console"
+    )
+
+
+def test_postgres_urls_use_psycopg3(tmp_path):
+    assert (
+        settings(tmp_path, DATABASE_URL="postgres://u@h/db").database_url
+        == "postgresql+psycopg://u@h/db"
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"QUIET_HOURS": "late"},
+        {"SMS_BACKEND": "carrier-pigeon"},
+        {"DEFAULT_LANGUAGE": "de"},
+        {"ORG_NAME": "A" * 21},
+        {"ORG_NAME": "Gŵyl"},
+    ],
+)
+def test_bad_settings_are_refused_clearly(tmp_path, env):
+    with pytest.raises(ValueError):
+        settings(tmp_path, **env)
+
+
+def test_empty_quiet_hours_turns_them_off(tmp_path):
+    assert settings(tmp_path, QUIET_HOURS="").quiet_hours is None
+    assert settings(tmp_path, OPEN_JOINING="false").open_joining is False
