@@ -90,7 +90,15 @@ def sequential(n: int) -> dict[str, Any]:
 class Stack:
     """Fresh database + Redis, members, FakeTwilio, gunicorn and N workers."""
 
-    def __init__(self, procs: common.Procs, label: str, members: int, workers: int, **env: str):
+    def __init__(
+        self,
+        procs: common.Procs,
+        label: str,
+        members: int,
+        workers: int,
+        callbacks: bool = True,
+        **env: str,
+    ):
         self.procs = procs
         self.label = label
         common.fresh_redis()
@@ -98,7 +106,7 @@ class Stack:
         self.port = common.free_port()
         self.fake_url = ""
         if env.pop("FAKE", "1") == "1":
-            self.fake_url, _ = start_fake(procs, f"fake-{label}")
+            self.fake_url, _ = start_fake(procs, f"fake-{label}", callbacks=callbacks)
         self.env = common.base_env(
             self.url,
             self.port,
@@ -240,11 +248,16 @@ def wait_done(
     return {"final_status": status, "timed_out": True}
 
 
-def broadcast_run(members: int, *, kill: bool) -> dict[str, Any]:
-    """A broadcast to `members` with two workers; optionally kill one a third of the way."""
-    label = "kill" if kill else "steady"
+def broadcast_run(members: int, *, kill: bool, callbacks: bool = True) -> dict[str, Any]:
+    """A broadcast to `members` with two workers; optionally kill one a third of the way.
+
+    Without `callbacks`, FakeTwilio sends no status callbacks, so a text the killed worker
+    had handed to Twilio without recording it can only be resolved by the worker's own
+    recovery (the harder case: Twilio's callbacks can be late or lost).
+    """
+    label = ("kill" if kill else "steady") + ("" if callbacks else "-no-callbacks")
     with common.processes() as procs:
-        stack = Stack(procs, label, members, workers=2)
+        stack = Stack(procs, label, members, workers=2, callbacks=callbacks)
         try:
             stack.consultation(CODE)
             t0 = time.monotonic()
@@ -283,6 +296,7 @@ def broadcast_run(members: int, *, kill: bool) -> dict[str, Any]:
                 out["call_to_first_send_s"] = round(first - t0, 2)
                 out["call_to_last_send_s"] = round(last - t0, 2)
             out.update(
+                callbacks=callbacks,
                 members=members,
                 recipients=answer.get("recipients"),
                 broadcast_call_ms=round(call_s * 1000, 1),
@@ -448,7 +462,7 @@ def common_row(url: str, sql: str, **params: Any) -> tuple | None:
 
 def run(*, quick: bool, parts: list[str] | None) -> dict[str, Any]:
     """Benchmark 2: the parts asked for (default all)."""
-    parts = parts or ["steady", "kill", "call", "memory"]
+    parts = parts or ["steady", "kill", "kill-no-callbacks", "call", "memory"]
     sizes = (
         {"seq": 10, "steady": 1000, "kill": 1000, "call": 10_000, "memory": 100_000}
         if quick
@@ -466,6 +480,8 @@ def run(*, quick: bool, parts: list[str] | None) -> dict[str, Any]:
                 out[part] = broadcast_run(sizes["steady"], kill=False)
             elif part == "kill":
                 out[part] = broadcast_run(sizes["kill"], kill=True)
+            elif part == "kill-no-callbacks":
+                out[part] = broadcast_run(sizes["kill"], kill=True, callbacks=False)
             elif part == "call":
                 out[part] = call_time(sizes["call"])
             elif part == "memory":

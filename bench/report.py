@@ -101,7 +101,7 @@ def outbound_md(r: dict[str, Any]) -> list[str]:
             f"({seq['texts']} texts in {seq['seconds']} s).",
             "",
         ]
-    runs = [(p, r[p]) for p in ("steady", "kill") if p in r]
+    runs = [(p, r[p]) for p in ("steady", "kill", "kill-no-callbacks") if p in r]
     if runs:
         lines += [
             "| run | members | segments/s | share of cap | busiest 1 s | longest gap s "
@@ -128,17 +128,19 @@ def outbound_md(r: dict[str, Any]) -> list[str]:
                 f"- steady: >= 95% of the cap {_yes(steady['cap_share'] >= 0.95)}; zero lost "
                 f"and zero duplicated {_yes(steady['lost'] == 0 and steady['duplicated'] == 0)}"
             )
-        kill = r.get("kill", {})
-        if "lost" in kill and "in_flight_at_kill" in kill:
-            lines.append(
-                f"- kill: zero lost {_yes(kill['lost'] == 0)}; duplicates "
-                f"({kill['duplicated']}) <= in flight at the kill ({kill['in_flight_at_kill']}) "
-                f"{_yes(kill['duplicated'] <= kill['in_flight_at_kill'])}"
-            )
-            for note in kill.get("notes", []):
-                lines.append(f"  - {note}")
-        elif "lost" in kill:
-            lines.append("- kill: the worker was never killed (the broadcast ended first)")
+        for name in ("kill", "kill-no-callbacks"):
+            kill = r.get(name, {})
+            if "lost" in kill and "in_flight_at_kill" in kill:
+                lines.append(
+                    f"- {name}: zero lost {_yes(kill['lost'] == 0)}; duplicates "
+                    f"({kill['duplicated']}) <= in flight at the kill "
+                    f"({kill['in_flight_at_kill']}) "
+                    f"{_yes(kill['duplicated'] <= kill['in_flight_at_kill'])}"
+                )
+                for note in kill.get("notes", []):
+                    lines.append(f"  - {note}")
+            elif "lost" in kill:
+                lines.append(f"- {name}: the worker was never killed (the broadcast ended first)")
     call = r.get("call")
     if call:
         if "error" in call:

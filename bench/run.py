@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--part",
         action="append",
-        choices=("steady", "kill", "call", "memory"),
+        choices=("steady", "kill", "kill-no-callbacks", "call", "memory"),
         help="outbound: run only these parts (default: all)",
     )
     parser.add_argument(
