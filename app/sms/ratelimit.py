@@ -64,6 +64,27 @@ class RateLimiter:
         """Book `cost` segments for `sender`; None horizon books however far ahead it must."""
         raise NotImplementedError
 
+    def book(
+        self,
+        sender: str,
+        cost: int,
+        horizon: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> float | None:
+        """Reserve a slot (retrying while refused) and return seconds until it starts,
+        without sleeping for it; None if `stop` was set meanwhile."""
+        cost = max(1, int(cost))
+        while True:
+            answer = self.reserve(sender, cost, horizon)
+            if answer.granted:
+                return answer.wait
+            delay = min(answer.wait, 0.25)
+            if stop is not None:
+                if stop.wait(delay):
+                    return None
+            else:
+                time.sleep(delay)
+
     def acquire(
         self,
         sender: str,
