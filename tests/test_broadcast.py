@@ -349,3 +349,28 @@ def test_same_member_never_gets_the_same_broadcast_twice(app, staff, fake):
             outbox.send_message(row.id)
         sweep()
     assert sorted(per_phone(fake).values()) == [1, 1, 1]
+
+
+def test_a_cancelled_broadcast_leaves_nothing_pending(app, staff, fake):
+    add_members(app, many(2))
+    staff.consultation()
+    with app.app_context():
+        consultation = db.session.execute(select(Consultation)).scalar_one()
+        broadcast, _ = broadcasts.create_summary(consultation, actor="t", cfg=app.config["CHORUS"])
+        db.session.commit()
+        broadcasts._expand(broadcast.id)
+        broadcast_id = broadcast.id
+        first = messages(app)[0].id
+        # A worker claimed one and died; then staff cancel.
+        db.session.execute(
+            update(Message)
+            .where(Message.id == first)
+            .values(status="sending", claimed_at=utcnow() - timedelta(minutes=5))
+        )
+        db.session.commit()
+    assert staff.post(f"/broadcasts/{broadcast_id}/cancel").json["pending"] == 1
+    with app.app_context():
+        assert outbox.recover_stale() == (0, 1)
+    got = staff.get(f"/broadcasts/{broadcast_id}").json
+    assert (got["pending"], got["skipped"], got["status"]) == (0, 2, "cancelled")
+    assert fake.messages == []

@@ -394,7 +394,9 @@ def expand(broadcast_id: int) -> int:
     transaction, and (broadcast_id, member_id) is unique).
     """
     key = f"expand:{broadcast_id}"
-    token = jobs().lease(key, 600)
+    # Longer than most expansions; if one takes longer, a second job waits on the
+    # broadcast row (claimed in the same transaction) and then finds it expanded.
+    token = jobs().lease(key, 120)
     if token is None:
         return 0
     try:

@@ -275,6 +275,12 @@ def record_failure(message_id: int, error: SendError) -> None:
             message.status = "queued"
             message.failed_reason = error.reason
             message.next_attempt_at = now + timedelta(seconds=backoff(message.error_count))
+            if message.broadcast_id is not None:
+                status = db.session.execute(
+                    select(Broadcast.status).where(Broadcast.id == message.broadcast_id)
+                ).scalar_one()
+                if status == "cancelled":
+                    message.status, message.failed_reason = "skipped", "broadcast cancelled"
     elif error.outcome == OPTED_OUT:
         from . import members
 
@@ -365,7 +371,15 @@ class Outbox:
             if broadcast_id is not None:
                 self._inflight[broadcast_id] += 1
         assert self.pool is not None
-        self.pool.submit(self._task, message_id, broadcast_id, time.monotonic() + wait)
+        try:
+            self.pool.submit(self._task, message_id, broadcast_id, time.monotonic() + wait)
+        except RuntimeError:  # the pool is shutting down: the text stays queued
+            with self._lock:
+                self._busy -= 1
+                if broadcast_id is not None:
+                    self._inflight[broadcast_id] -= 1
+            self._free.release()
+            return False
         return True
 
     def _task(self, message_id: int, broadcast_id: int | None, slot: float) -> None:
@@ -676,6 +690,20 @@ def recover_stale(now: datetime | None = None, limit: int = 200) -> tuple[int, i
                 )
                 .execution_options(synchronize_session=False)
             ).rowcount
+        db.session.commit()
+    if requeued:
+        # Back in the queue of a broadcast cancelled meanwhile: it will never go.
+        db.session.execute(
+            update(Message)
+            .where(
+                Message.status == "queued",
+                Message.broadcast_id.in_(
+                    select(Broadcast.id).where(Broadcast.status == "cancelled")
+                ),
+            )
+            .values(status="skipped", failed_reason="broadcast cancelled", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
         db.session.commit()
     if reconciled or requeued:
         log.warning("stale claims: %d reconciled as sent, %d re-queued", reconciled, requeued)
