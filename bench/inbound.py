@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from . import common, data, loadgen
+from . import common, data, floor_app, loadgen
 from . import profile as profiler
 from .common import log
 
@@ -369,32 +369,41 @@ def run_one(
     warmup: float,
     duration: float,
     profile: bool = False,
+    with_write: bool = True,
 ) -> dict:
     """The floor and Chorus on one database; returns the numbers and the correctness check."""
     out: dict[str, Any] = {"database": kind}
     texts = script(members, rounds)
     with common.processes() as procs:
-        # The floor first, under identical gunicorn settings, on the same texts.
-        floor_port = common.free_port()
-        floor_env = common.base_env("sqlite://", floor_port)
-        floor = procs.start(
-            f"floor-{kind}", common.gunicorn_argv("bench.floor_app:app", floor_port), floor_env
-        )
-        common.wait_port(floor_port, proc=floor.popen)
-        log(f"  floor: signing {len(texts)} texts")
-        prepared = prepare(texts, floor_port)
-        log(f"  floor: {duration:.0f}s at 16 connections")
-        _, out["floor"] = load(
-            floor_port,
-            prepared,
-            warmup=warmup,
-            duration=duration,
-            cycle=True,
-            pgid=floor.pid,
-            pg=False,
-        )
-        floor.stop()
-        log(f"  floor: {out['floor']}")
+        # The floor first, under identical gunicorn settings, on the same texts; then
+        # (for reference, not a target) the floor plus one durable write per text.
+        for name in ("floor", "floor_write"):
+            floor_port = common.free_port()
+            floor_env = common.base_env("sqlite://", floor_port)
+            if name == "floor_write":
+                if not with_write:
+                    continue
+                floor_url = common.fresh_database(kind)
+                floor_app.create_table(floor_url)
+                floor_env["FLOOR_DATABASE_URL"] = floor_url
+            floor = procs.start(
+                f"{name}-{kind}", common.gunicorn_argv("bench.floor_app:app", floor_port), floor_env
+            )
+            common.wait_port(floor_port, proc=floor.popen)
+            log(f"  {name}: signing {len(texts)} texts")
+            prepared = prepare(texts, floor_port)
+            log(f"  {name}: {duration:.0f}s at 16 connections")
+            _, out[name] = load(
+                floor_port,
+                prepared,
+                warmup=warmup,
+                duration=duration,
+                cycle=True,
+                pgid=floor.pid,
+                pg=name == "floor_write" and kind == "postgresql",
+            )
+            floor.stop()
+            log(f"  {name}: {out[name]}")
 
         port = common.free_port()
         url, env = setup(kind, members, port)

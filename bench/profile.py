@@ -57,11 +57,20 @@ def start(pids: list[int], seconds: float, label: str) -> list[tuple[subprocess.
     return started
 
 
-def finish(started: list[tuple[subprocess.Popen, Path]], top: int = 25) -> dict:
-    """Wait for the recorders (bounded) and summarise all their stacks together."""
+def finish(
+    started: list[tuple[subprocess.Popen, Path]], only: str = "handle_request", top: int = 20
+) -> dict:
+    """Wait for the recorders (bounded) and summarise their stacks together.
+
+    Only samples whose stack contains `only` count (the request-handling thread; the
+    idle accept loop and background threads are left out). Shares are of those samples:
+    `waiting_on_postgresql_pct` (psycopg blocked on the server), `app_inclusive_pct`
+    (time inside each function of app/, callees included) and `self_pct` (the frame on
+    top of the stack, waits on PostgreSQL excluded).
+    """
     inclusive: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
-    total = 0
+    total = waiting = 0
     files = []
     for proc, path in started:
         try:
@@ -74,17 +83,18 @@ def finish(started: list[tuple[subprocess.Popen, Path]], top: int = 25) -> dict:
         files.append(str(path))
         for line in path.read_text(errors="replace").splitlines():
             stack, _, count = line.rpartition(" ")
-            if not count.isdigit():
+            if not count.isdigit() or only not in stack:
                 continue
             n = int(count)
             total += n
-            frames = [f for f in stack.split(";") if f]
             # py-spy frames look like "function (path/to/file.py:123)"; drop the line.
-            names = [f.rsplit(":", 1)[0] + ")" if ":" in f else f for f in frames]
-            for name in set(names):
+            frames = [f.rsplit(":", 1)[0] + ")" if ":" in f else f for f in stack.split(";") if f]
+            if any(f.startswith("Connection.wait (psycopg/") for f in frames):
+                waiting += n
+            elif frames:
+                leaf[frames[-1]] += n
+            for name in {f for f in frames if "(app/" in f}:
                 inclusive[name] += n
-            if names:
-                leaf[names[-1]] += n
     if not total:
         return {"samples": 0, "files": files}
 
@@ -94,6 +104,7 @@ def finish(started: list[tuple[subprocess.Popen, Path]], top: int = 25) -> dict:
     return {
         "samples": total,
         "files": files,
-        "inclusive_pct": share(inclusive),
+        "waiting_on_postgresql_pct": round(100 * waiting / total, 1),
+        "app_inclusive_pct": share(inclusive),
         "self_pct": share(leaf),
     }

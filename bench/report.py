@@ -39,7 +39,7 @@ def inbound_md(r: dict[str, Any]) -> list[str]:
         if kind not in r:
             continue
         one = r[kind]
-        for app in ("floor", "chorus"):
+        for app in ("floor", "floor_write", "chorus"):
             s = one.get(app)
             if not s:
                 continue
@@ -48,8 +48,9 @@ def inbound_md(r: dict[str, Any]) -> list[str]:
                 "-" if cpu.get(k) is None else f"{cpu[k]:.2f}"
                 for k in ("client", "gunicorn", "postgres", "others")
             )
+            label = "floor + 1 write" if app == "floor_write" else app
             lines.append(
-                f"| {kind} | {app} | {s['requests']} | {s['rps']} | {s.get('p50_ms')} | "
+                f"| {kind} | {label} | {s['requests']} | {s['rps']} | {s.get('p50_ms')} | "
                 f"{s.get('p90_ms')} | {s.get('p99_ms')} | {s.get('max_ms')} | {s['errors']} "
                 f"| {cpu_txt} |"
             )
