@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 QUEUE_NAMES = {"high": "chorus-high", "bulk": "chorus-bulk"}
 KEY_PREFIX = "chorus:"
 JOB_TIMEOUT = 600
+# A named job's "queued" marker outlives any normal wait in the queue; if it lapses
+# first, the same job may be queued twice, which jobs are written to bear.
+MARKER_TTL = 600
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -95,8 +98,8 @@ class Jobs:
     ) -> bool:
         """Run `func(*args)` in the background (inline when JOBS_EAGER is set).
 
-        With a `job_id` that is already waiting to run, nothing is added and the
-        answer is False.
+        `job_id` names the job: while a job of that name is waiting to run (queued,
+        not yet started), nothing is added and the answer is False.
         """
         if job_id is not None and self.waiting(job_id):
             return False
@@ -106,15 +109,28 @@ class Jobs:
         if self.redis is not None:
             queue = self.queues[priority]
             kwargs: dict[str, Any] = {
-                "job_id": job_id,
                 "result_ttl": 0,
                 "failure_ttl": 86400,
                 "job_timeout": JOB_TIMEOUT,
             }
-            if at is not None:
-                queue.enqueue_at(at, func, *args, **kwargs)
-            else:
-                queue.enqueue(func, *args, **kwargs)
+            target, call_args = func, args
+            if job_id is not None:
+                # RQ gets a fresh id each time (reusing ids clashes with its registries);
+                # the name lives in a marker that the job clears when it starts.
+                marker = KEY_PREFIX + "queued:" + job_id
+                if not self.redis.set(marker, 1, nx=True, ex=MARKER_TTL):
+                    return False
+                kwargs["description"] = job_id
+                target, call_args = run_named, (job_id, func, *args)
+            try:
+                if at is not None:
+                    queue.enqueue_at(at, target, *call_args, **kwargs)
+                else:
+                    queue.enqueue(target, *call_args, **kwargs)
+            except Exception:
+                if job_id is not None:
+                    self.redis.delete(KEY_PREFIX + "queued:" + job_id)
+                raise
             return True
         if self.executor is None:
             self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="chorus-job")
@@ -142,16 +158,14 @@ class Jobs:
             pending = getattr(self._eager, "pending", None)
             return bool(pending) and any(item[2] == job_id for item in pending)
         if self.redis is not None:
-            from rq.exceptions import NoSuchJobError
-            from rq.job import Job, JobStatus
-
-            try:
-                status = Job.fetch(job_id, connection=self.redis).get_status(refresh=False)
-            except NoSuchJobError:
-                return False
-            return status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+            return bool(self.redis.exists(KEY_PREFIX + "queued:" + job_id))
         with self._lock:
             return job_id in self._waiting
+
+    def started(self, job_id: str) -> None:
+        """A named job has started: it no longer counts as waiting."""
+        if self.redis is not None:
+            self.redis.delete(KEY_PREFIX + "queued:" + job_id)
 
     def _run_eager(self, func: Callable[..., Any], args: tuple[Any, ...], job_id: str | None):
         pending = getattr(self._eager, "pending", None)
@@ -244,6 +258,12 @@ class Jobs:
     def tick(self, name: str, interval: float) -> bool:
         """True for at most one caller per `interval` seconds, across every process."""
         return self.lease("tick:" + name, interval) is not None
+
+
+def run_named(job_id: str, func: Callable[..., Any], *args: Any) -> Any:
+    """RQ entry point of a named job: clear its "queued" marker, then run it."""
+    jobs().started(job_id)
+    return func(*args)
 
 
 def init_app(app: Flask) -> None:
