@@ -1,11 +1,283 @@
-"""Public page routes."""
+"""Public page routes: the front page, consultations, the register, receipts, personal pages.
 
-from flask import render_template
+Pages are small, server-rendered and need no JavaScript. Public pages may be cached
+for a minute and answer a repeat visit with 304 (an ETag): on a costly connection a
+reload costs almost nothing. Receipt and personal pages are never cached and never
+send a Referer (their URLs are the secret).
+"""
 
-from . import bp
+from __future__ import annotations
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_babel import force_locale, gettext
+from werkzeug.exceptions import NotFound
+
+from ..config import LANGUAGES
+from ..domain import Conflict, Invalid, grammar, links, register
+from ..domain.votes import current_vote, record_vote
+from ..extensions import db
+from ..models import Comment, Consultation, Member
+from . import bp, present
+
+PUBLIC_MAX_AGE = 60
+MAX_COMMENT = 1600
+LANG_COOKIE_AGE = 365 * 24 * 3600
+
+
+@bp.context_processor
+def _present() -> dict:
+    """The presentation helpers, for this blueprint's templates: `p.when(...)`."""
+    return {"p": present}
+
+
+@bp.app_context_processor
+def _languages() -> dict:
+    """`page_languages` for base.html's language links: (code, own name) pairs."""
+    return {"page_languages": [(code, grammar.language_name(code)) for code in LANGUAGES]}
+
+
+@bp.after_request
+def remember_language(response):
+    """A ?lang= choice sticks: it is kept in the `lang` cookie that select_locale reads."""
+    wanted = request.args.get("lang")
+    if wanted in LANGUAGES and request.cookies.get("lang") != wanted:
+        response.set_cookie(
+            "lang", wanted, max_age=LANG_COOKIE_AGE, samesite="Lax", httponly=True, secure=False
+        )
+    return response
+
+
+def _public(response, max_age: int = PUBLIC_MAX_AGE):
+    """Cache headers for a public page, and 304 when the reader already has it."""
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.vary.update(("Accept-Language", "Cookie"))
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+def _private(response):
+    """Headers for a page whose URL is a secret: not cached, not indexed, no Referer."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def _page(template: str, status: int = 200, **values):
+    response = current_app.make_response((render_template(template, **values), status))
+    return response
+
+
+@bp.errorhandler(NotFound)
+def not_found(_exc):
+    """A page of our own for anything missing under the public pages (never a 500)."""
+    return _private(_page("public/not_found.html", 404))
 
 
 @bp.get("/")
 def home():
     """The front page: where to go next (the register, the phone simulator)."""
     return render_template("home.html")
+
+
+# ---------------------------------------------------------------------- consultations
+
+
+@bp.get("/c/<code>")
+def consultation(code: str):
+    """A consultation's public page: question, rule, dates, how to text, tally, outcome."""
+    found = register.public_consultation(code)
+    if found is None:
+        abort(404)
+    settings = current_app.config["CHORUS"]
+    from ..domain.broadcasts import instructions
+
+    response = _page(
+        "public/consultation.html",
+        c=found,
+        results=register.results(found),
+        instructions=instructions(found, present.language()),
+        number=settings.twilio_from,
+    )
+    return _public(response)
+
+
+@bp.get("/decisions")
+def decisions():
+    """The public register of every consultation and decision, newest first."""
+    page = request.args.get("page", "1")
+    page_number = int(page) if page.isdigit() and len(page) < 7 else 1
+    listing = register.register(page_number)
+    response = _page("public/decisions.html", listing=listing, log=register.audit_head())
+    return _public(response)
+
+
+@bp.get("/decisions/log")
+def audit_log():
+    """Whether the tamper-evident audit log's hash chain holds, and its head."""
+    response = _page("public/log.html", log=register.audit_check())
+    return _public(response)
+
+
+# ---------------------------------------------------------------------- receipts
+
+
+@bp.get("/receipts")
+def receipt_lookup():
+    """The receipt form's target (a GET form): go to the receipt's own page."""
+    code = request.args.get("consultation", "").strip()
+    receipt = request.args.get("receipt", "").strip()
+    if not code and not receipt:
+        return _private(_page("public/receipt_lookup.html"))
+    if not code or not receipt:
+        error = gettext("Give the consultation code and the receipt from your text.")
+        return _private(
+            _page("public/receipt_lookup.html", 422, error=error, code=code, receipt=receipt)
+        )
+    cleaned = register.normalise_receipt(receipt) or receipt[:40]
+    target = url_for(
+        "public.receipt", code=code[:12].upper(), receipt=cleaned, lang=request.args.get("lang")
+    )
+    return redirect(target, code=303)
+
+
+@bp.get("/receipts/<code>/<receipt>")
+def receipt(code: str, receipt: str):
+    """Does my vote count, and as what: the choice, channel, last change, open or closed."""
+    found = register.find_receipt(code, receipt)
+    if found is None:
+        consultation = register.public_consultation(code)
+        response = _page(
+            "public/receipt_lookup.html",
+            404,
+            missing=True,
+            consultation=consultation,
+            code=code[:12].upper(),
+            receipt=receipt[:40],
+        )
+        return _private(response)
+    consultation, vote = found
+    response = _page("public/receipt.html", c=consultation, vote=vote)
+    return _private(response)
+
+
+# ---------------------------------------------------------------------- personal pages
+
+
+def _personal(token: str) -> tuple[Member, Consultation]:
+    """The member and consultation a token names; 404 when forged, unknown or a draft."""
+    ids = links.read_token(token)
+    if ids is None:
+        abort(404)
+    member = db.session.get(Member, ids[0])
+    consultation = db.session.get(Consultation, ids[1])
+    if member is None or consultation is None or consultation.status == "draft":
+        abort(404)
+    return member, consultation
+
+
+def _personal_language(member: Member) -> str:
+    """?lang=, else the visitor's cookie, else the member's own language."""
+    for wanted in (request.args.get("lang"), request.cookies.get("lang"), member.language):
+        if wanted in LANGUAGES:
+            return wanted
+    return current_app.config["CHORUS"].default_language
+
+
+def _personal_page(
+    token: str,
+    member: Member,
+    consultation: Consultation,
+    status: int = 200,
+    *,
+    error: str | None = None,
+    chosen: str | None = None,
+    comment: str = "",
+):
+    with force_locale(_personal_language(member)):
+        vote = current_vote(consultation, member)
+        html = render_template(
+            "public/personal.html",
+            c=consultation,
+            token=token,
+            vote=vote,
+            chosen=chosen if chosen is not None else (vote.choice if vote else None),
+            comment=comment,
+            error=error,
+            refusal=links.refusal(member, consultation),
+            form_key=links.form_key(token),
+            saved=request.args.get("saved"),
+            max_comment=MAX_COMMENT,
+            number=current_app.config["CHORUS"].twilio_from,
+        )
+    return _private(current_app.make_response((html, status)))
+
+
+@bp.get("/v/<token>")
+def personal(token: str):
+    """A member's own page for one consultation: vote, change the vote, comment."""
+    member, consultation = _personal(token)
+    return _personal_page(token, member, consultation)
+
+
+@bp.post("/v/<token>")
+def personal_vote(token: str):
+    """Record the vote (channel web) and the comment, then show the page with the receipt."""
+    member, consultation = _personal(token)
+    choice = request.form.get("choice", "").strip()
+    comment = request.form.get("comment", "").replace("\r\n", "\n").strip()
+    with force_locale(_personal_language(member)):
+        problem, status = _check_post(token, member, consultation, choice, comment)
+    if problem is not None:
+        return _personal_page(
+            token, member, consultation, status, error=problem, chosen=choice, comment=comment
+        )
+    try:
+        if choice:
+            record_vote(consultation, member, choice, channel="web")
+        if comment:
+            db.session.add(
+                Comment(
+                    consultation_id=consultation.id,
+                    member_id=member.id,
+                    body=comment,
+                    channel="web",
+                    language=_personal_language(member),
+                )
+            )
+        db.session.commit()
+    except (Conflict, Invalid):
+        # The page's own checks passed but the domain refused (a close in between).
+        db.session.rollback()
+        with force_locale(_personal_language(member)):
+            error = gettext("Your vote could not be recorded. Nothing was changed.")
+        return _personal_page(token, member, consultation, 409, error=error)
+    saved = "both" if choice and comment else ("vote" if choice else "comment")
+    # Post/redirect/get: a reload shows the page again instead of posting twice.
+    target = url_for("public.personal", token=token, saved=saved, lang=request.args.get("lang"))
+    return _private(redirect(target, code=303))
+
+
+def _check_post(
+    token: str, member: Member, consultation: Consultation, choice: str, comment: str
+) -> tuple[str | None, int]:
+    """(message, status) when the post cannot be taken, else (None, 200)."""
+    if not links.form_key_ok(token, request.form.get("form_key")):
+        return gettext("This form is out of date. Please choose again and send."), 400
+    if links.refusal(member, consultation) is not None:
+        return gettext("Your vote could not be recorded. Nothing was changed."), 409
+    if choice and choice not in consultation.choices:
+        return gettext("Please choose one of the options below."), 422
+    if len(comment) > MAX_COMMENT:
+        return (
+            gettext(
+                "A comment can be at most %(num)s characters.",
+                num=present.number(MAX_COMMENT),
+            ),
+            422,
+        )
+    if not choice and not comment:
+        if consultation.kind == "open":
+            return gettext("Please write a comment before sending."), 422
+        return gettext("Please choose one of the options below."), 422
+    return None, 200
