@@ -22,7 +22,7 @@ def py_spy() -> str | None:
 
 
 def start(pids: list[int], seconds: float, label: str) -> list[tuple[subprocess.Popen, Path]]:
-    """Record each pid for `seconds` (non-blocking sampling, 100 Hz, idle stacks kept)."""
+    """Record each pid for `seconds` (non-blocking sampling, 100 Hz, on-CPU stacks only)."""
     binary = py_spy()
     if binary is None:
         log("  --profile: py-spy not found; pip install py-spy into the venv")
@@ -44,7 +44,6 @@ def start(pids: list[int], seconds: float, label: str) -> list[tuple[subprocess.
                 "100",
                 "--format",
                 "raw",
-                "--idle",
                 "--nonblocking",
                 "--output",
                 str(path),
@@ -62,15 +61,17 @@ def finish(
 ) -> dict:
     """Wait for the recorders (bounded) and summarise their stacks together.
 
-    Only samples whose stack contains `only` count (the request-handling thread; the
-    idle accept loop and background threads are left out). Shares are of those samples:
-    `waiting_on_postgresql_pct` (psycopg blocked on the server), `app_inclusive_pct`
-    (time inside each function of app/, callees included) and `self_pct` (the frame on
-    top of the stack, waits on PostgreSQL excluded).
+    Samples are on-CPU only (time blocked on PostgreSQL or the network is not sampled;
+    the CPU accounting next to the numbers shows how much that is). Only samples whose
+    stack contains `only` count (request handling; background threads are left out).
+    Shares are of those samples: `app_inclusive_pct` (CPU inside each function of app/,
+    callees included), `library_inclusive_pct` (the same for a few libraries) and
+    `self_pct` (the frame on top of the stack).
     """
     inclusive: Counter[str] = Counter()
+    libraries: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
-    total = waiting = 0
+    total = 0
     files = []
     for proc, path in started:
         try:
@@ -89,10 +90,10 @@ def finish(
             total += n
             # py-spy frames look like "function (path/to/file.py:123)"; drop the line.
             frames = [f.rsplit(":", 1)[0] + ")" if ":" in f else f for f in stack.split(";") if f]
-            if any(f.startswith("Connection.wait (psycopg/") for f in frames):
-                waiting += n
-            elif frames:
+            if frames:
                 leaf[frames[-1]] += n
+            for lib in {_library(f) for f in frames} - {None}:
+                libraries[lib] += n
             for name in {f for f in frames if "(app/" in f}:
                 inclusive[name] += n
     if not total:
@@ -104,7 +105,28 @@ def finish(
     return {
         "samples": total,
         "files": files,
-        "waiting_on_postgresql_pct": round(100 * waiting / total, 1),
         "app_inclusive_pct": share(inclusive),
+        "library_inclusive_pct": share(libraries),
         "self_pct": share(leaf),
     }
+
+
+LIBRARIES = (
+    "sqlalchemy/orm/",
+    "sqlalchemy/engine/",
+    "sqlalchemy/sql/",
+    "psycopg/",
+    "flask_babel/",
+    "jinja2/",
+    "babel/",
+    "twilio/",
+    "werkzeug/",
+    "phonenumbers/",
+)
+
+
+def _library(frame: str) -> str | None:
+    for lib in LIBRARIES:
+        if f"({lib}" in frame or f"/{lib}" in frame:
+            return lib
+    return None
