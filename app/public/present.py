@@ -177,6 +177,11 @@ class Choice:
         return f"{self.value}. {self.name}" if self.numbered else self.name
 
     @property
+    def dir(self) -> str:
+        """`rtl` or `ltr`: the direction of the label's language."""
+        return "rtl" if self.label_lang in RTL_LANGUAGES else "ltr"
+
+    @property
     def percent(self) -> int:
         """The share as a whole percentage, for a bar's width."""
         return round(self.share * 100)

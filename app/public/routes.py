@@ -1,8 +1,9 @@
 """Public page routes: the front page, consultations, the register, receipts, personal pages.
 
-Pages are small, server-rendered and need no JavaScript. Public pages may be cached
-for a minute and answer a repeat visit with 304 (an ETag): on a costly connection a
-reload costs almost nothing. Receipt and personal pages are never cached and never
+Pages are small, server-rendered and need no JavaScript. Public pages carry an ETag
+and `no-cache`: the browser asks again each time (a vote just cast must show) and a
+page that has not changed comes back as an empty 304, so on a costly connection a
+reload costs a few hundred bytes. Receipt and personal pages are never cached and never
 send a Referer (their URLs are the secret).
 """
 
@@ -19,7 +20,6 @@ from ..extensions import db
 from ..models import Comment, Consultation, Member
 from . import bp, present
 
-PUBLIC_MAX_AGE = 60
 MAX_COMMENT = 1600
 LANG_COOKIE_AGE = 365 * 24 * 3600
 
@@ -47,9 +47,9 @@ def remember_language(response):
     return response
 
 
-def _public(response, max_age: int = PUBLIC_MAX_AGE):
+def _public(response):
     """Cache headers for a public page, and 304 when the reader already has it."""
-    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.headers["Cache-Control"] = "public, no-cache"
     response.vary.update(("Accept-Language", "Cookie"))
     response.add_etag()
     return response.make_conditional(request)
