@@ -11,8 +11,9 @@ import re
 import pytest
 from sqlalchemy import select, text
 
+from app.domain import register as register_ops
 from app.extensions import db
-from app.models import Consultation, Member, Vote
+from app.models import Consultation, Member, Outcome, Vote
 from tests.conftest import TWILIO_FROM
 from tests.inbound_helpers import World
 
@@ -241,20 +242,29 @@ def test_register_lists_every_public_consultation_with_participants(client, worl
     assert "3 consultations" in html
 
 
-def test_register_pages(client, app):
+def test_register_pages_stay_under_budget_with_long_texts(client, app):
+    outcome = "The spring meeting will be at the community centre on 12 April, as most chose. "
     with app.app_context():
-        for n in range(1, 31):
-            db.session.add(
-                Consultation(
-                    code=f"Q{n}", kind="open", status="closed", title={"en": f"Q{n}"}, summary={}
-                )
+        for n in range(1, 26):
+            consultation = Consultation(
+                code=f"Q{n}",
+                kind="yes_no",
+                status="decided",
+                title={"en": f"Q{n}: open the community garden on Sundays in spring and summer"},
+                summary={},
             )
+            db.session.add(consultation)
+            db.session.flush()
+            db.session.add(Outcome(consultation_id=consultation.id, text={"en": outcome * 5}))
         db.session.commit()
+    assert register_ops.PER_PAGE == 10
     first = check_page(client.get("/decisions"))
-    assert "Q30" in first and 'href="/c/Q5"' not in first and "Page 1 of 2" in first
-    second = check_page(client.get("/decisions?page=2"))
-    assert 'href="/c/Q5"' in second and 'href="/c/Q30"' not in second
-    assert check_page(client.get("/decisions?page=x")) == first
+    assert 'href="/c/Q25"' in first and 'href="/c/Q15"' not in first and "Page 1 of 3" in first
+    assert 'rel="next"' in first and 'rel="prev"' not in first
+    last = check_page(client.get("/decisions?page=3&lang=ar"), "ar")
+    assert 'href="/c/Q5"' in last and 'href="/c/Q6"' not in last and 'rel="next"' not in last
+    assert check_page(client.get("/decisions?page=x&lang=en")) == first
+    assert check_page(client.get("/decisions?page=99")).count("<tr>") == 1 + 5  # the last page
 
 
 def test_register_links_the_tamper_evident_log(make_app, api_for):

@@ -21,8 +21,8 @@ from ..models import AuditHead, Comment, Consultation, Vote
 from . import consultations as consultations_ops
 
 PUBLIC_STATUSES = ("open", "closed", "decided")
-PER_PAGE = 25
-SUMMARY_CHARS = 160
+PER_PAGE = 10  # keeps a page of the register under 8 KB with long titles and outcomes
+SUMMARY_CHARS = 120
 #: How long a verification of the audit chain is reused (seconds): it reads every event.
 AUDIT_CHECK_TTL = 60.0
 _RECEIPT_NOISE = re.compile(r"[\s\-_.]+")
