@@ -262,10 +262,10 @@ def _check_post(
     token: str, member: Member, consultation: Consultation, choice: str, comment: str
 ) -> tuple[str | None, int]:
     """(message, status) when the post cannot be taken, else (None, 200)."""
-    if not links.form_key_ok(token, request.form.get("form_key")):
-        return gettext("This form is out of date. Please choose again and send."), 400
     if links.refusal(member, consultation) is not None:
         return gettext("Your vote could not be recorded. Nothing was changed."), 409
+    if not links.form_key_ok(token, request.form.get("form_key")):
+        return gettext("This form is out of date. Please choose again and send."), 400
     if choice and choice not in consultation.choices:
         return gettext("Please choose one of the options below."), 422
     if len(comment) > MAX_COMMENT:
