@@ -255,6 +255,27 @@ class Jobs:
             held = self._leases.get(key)
             return held is not None and held[1] > time.monotonic()
 
+    def beat(self, owner: str, ttl: float) -> None:
+        """Say that the sending process `owner` is alive for the next `ttl` seconds."""
+        if self.redis is not None:
+            self.redis.set(KEY_PREFIX + "alive:" + owner, 1, px=int(ttl * 1000))
+
+    def dead(self, owner: str, grace: float) -> bool:
+        """True when `owner` has not beaten for at least `grace` seconds, as seen by
+        two looks at least `grace` apart (so a flushed Redis, whose heartbeats come
+        back within a beat, is not mistaken for dead workers). Without Redis,
+        never: there is no shared view of other processes."""
+        if self.redis is None:
+            return False
+        suspect = KEY_PREFIX + "suspect:" + owner
+        if self.redis.exists(KEY_PREFIX + "alive:" + owner):
+            self.redis.delete(suspect)
+            return False
+        now = time.time()
+        self.redis.set(suspect, f"{now:.3f}", nx=True, ex=int(grace * 20) + 60)
+        first = self.redis.get(suspect)
+        return first is not None and now - float(first) >= grace
+
     def tick(self, name: str, interval: float) -> bool:
         """True for at most one caller per `interval` seconds, across every process."""
         return self.lease("tick:" + name, interval) is not None

@@ -163,6 +163,25 @@ def test_worker_command_without_redis_runs_jobs_in_process(make_app, fake):
         finish(app)
 
 
+def test_claims_of_a_process_that_stopped_beating_come_back_before_the_lease(rq_app, fake):
+    add_members(rq_app, [Person(1), Person(2)])
+    coordinator = rq_app.extensions["chorus_jobs"]
+    with rq_app.app_context():
+        ghost = outbox.queue_message(phone=phone(1), body="from a dead worker", kind="t")
+        live = outbox.queue_message(phone=phone(2), body="from a live worker", kind="t")
+        ghost.status, ghost.claimed_at, ghost.claimed_by = "sending", utcnow(), "ghost"
+        live.status, live.claimed_at, live.claimed_by = "sending", utcnow(), "alive"
+        db.session.commit()
+        coordinator.beat("alive", 60)
+        assert outbox.recover_stale() == (0, 0)  # first look: "ghost" is only a suspect
+        coordinator.redis.set("chorus:suspect:ghost", f"{time.time() - 10:.3f}")
+        assert outbox.recover_stale() == (0, 1)  # silent for long enough: taken back
+        sweep()
+    work(rq_app)
+    assert fake.bodies_to(phone(1)) == ["from a dead worker"]
+    assert fake.bodies_to(phone(2)) == []  # a beating worker keeps its claim
+
+
 # ---------------------------------------------------------------------- real processes
 
 
@@ -181,9 +200,10 @@ def worker_env(fake, rate: int) -> dict[str, str]:
         TWILIO_API_BASE_URL=fake.base_url,
         SMS_MAX_PER_SECOND=str(rate),
         QUIET_HOURS="",
-        # Short leases and sweeps, so recovery fits in a test.
-        CHORUS_OUTBOX_LEASE_SECONDS="2",
-        CHORUS_OUTBOX_HTTP_TIMEOUT="1",
+        # The claims' lease is the production one: the killed worker's claims come
+        # back because its heartbeat stops. Short batch leases and sweeps.
+        CHORUS_OUTBOX_LEASE_SECONDS="60",
+        CHORUS_OUTBOX_HTTP_TIMEOUT="5",
         CHORUS_OUTBOX_BATCH_LEASE="2",
         CHORUS_SWEEP_INTERVAL="0.5",
     )
@@ -239,7 +259,7 @@ def test_sigkilled_worker_loses_nothing(make_app, tmp_path):
             ).scalar()
         assert len(fake.messages) < total, "killed before the end"
         workers.append(start_worker(env, log))
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             with app.app_context():
                 pending = db.session.execute(

@@ -26,9 +26,12 @@ jobs on the `bulk` queue, each sending for a few seconds at most); one-to-one te
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import threading
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -86,6 +89,9 @@ RANK = {
 PENDING = ("queued", "sending")
 #: How long before its rate slot a text is claimed (see Outbox._deliver).
 CLAIM_AHEAD = 0.05
+#: A sending process says it is alive every HEARTBEAT seconds, for HEARTBEAT_TTL.
+HEARTBEAT = 1.5
+HEARTBEAT_TTL = 6.0
 
 
 def setting(name: str, app: Flask | None = None) -> float:
@@ -185,8 +191,8 @@ def _opted_out_clause():
     )
 
 
-def claim(message_id: int) -> bool:
-    """Take a queued message for sending; False if it is not ours to send.
+def claim(message_id: int, owner: str | None = None) -> bool:
+    """Take a queued message for sending (as `owner`); False if it is not ours to send.
 
     Skips it (status 'skipped') when its member has opted out, or, for a broadcast,
     is no longer active. Leaves it queued when its broadcast is paused.
@@ -204,7 +210,7 @@ def claim(message_id: int) -> bool:
             ~_opted_out_clause(),
             or_(Message.broadcast_id.is_(None), and_(active_member, sending_broadcast)),
         )
-        .values(status="sending", claimed_at=now, updated_at=now)
+        .values(status="sending", claimed_at=now, claimed_by=owner, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if claimed != 1:
@@ -352,6 +358,19 @@ class Outbox:
         self._inflight: Counter[int] = Counter()
         self._idle = threading.Condition(self._lock)
         self._busy = 0
+        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.coordinator = coordinator
+        if coordinator.uses_redis and not self.inline:
+            coordinator.beat(self.owner, HEARTBEAT_TTL)
+            threading.Thread(target=self._heartbeat, name="chorus-heartbeat", daemon=True).start()
+
+    def _heartbeat(self) -> None:
+        """Keep saying this process is alive, so the sweeper leaves its claims alone."""
+        while not self.stop.wait(HEARTBEAT):
+            try:
+                self.coordinator.beat(self.owner, HEARTBEAT_TTL)
+            except Exception:  # Redis away for a moment: the next beat will do
+                log.warning("heartbeat failed", exc_info=True)
 
     def dispatch(self, message_id: int, cost: int, *, bulk: bool, broadcast_id: int | None) -> bool:
         """Send one message when a thread and a rate slot are free; False if stopping."""
@@ -422,7 +441,7 @@ class Outbox:
         try:
             if slot is not None:
                 time.sleep(max(0.0, slot - time.monotonic() - CLAIM_AHEAD))
-            if not claim(message_id):
+            if not claim(message_id, self.owner):
                 return
             message = db.session.get(Message, message_id)
             assert message is not None
@@ -637,6 +656,23 @@ def recover_stale(now: datetime | None = None, limit: int = 200) -> tuple[int, i
     now = now or utcnow()
     lease = timedelta(seconds=setting("OUTBOX_LEASE_SECONDS"))
     stale = and_(Message.status == "sending", Message.claimed_at < now - lease)
+    owners = (
+        db.session.execute(
+            select(Message.claimed_by)
+            .where(Message.status == "sending", Message.claimed_by.is_not(None))
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
+    coordinator = jobs()
+    dead = [owner for owner in owners if coordinator.dead(owner, HEARTBEAT_TTL / 2)]
+    if dead:
+        # Their process stopped beating: its claims need not wait for the lease.
+        stale = and_(
+            Message.status == "sending",
+            or_(Message.claimed_at < now - lease, Message.claimed_by.in_(dead)),
+        )
     reconciled = db.session.execute(
         update(Message)
         .where(stale, Message.twilio_sid.is_not(None))
