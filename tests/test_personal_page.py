@@ -256,7 +256,6 @@ def test_closed_consultation_is_read_only_with_a_results_link(client, world, p12
 @pytest.mark.parametrize(
     ("setup", "says"),
     [
-        ("opted_out", "You asked us to stop texting you"),
         ("pending", "You can vote once you have joined."),
         ("audience", "This consultation is for other groups"),
     ],
@@ -294,3 +293,19 @@ def test_personal_url_without_public_base_url_uses_the_request_host(make_app):
         url = links.personal_url(app.config["CHORUS"], member, consultation)
         assert url.startswith("https://chorus.local/v/")
         assert len(url) < len("https://chorus.local/v/") + 40  # short enough for a text
+
+
+def test_a_member_who_sent_stop_can_still_vote_on_the_web(client, world, app):
+    world.consultation("P12")
+    phone = world.member()
+    path = path_for(world, phone, "P12")
+    with app.app_context():
+        member = db.session.execute(select(Member).where(Member.phone == phone)).scalar_one()
+        member.status = "opted_out"
+        db.session.commit()
+        key = links.form_key(path.removeprefix("/v/"))
+    html = check_page(client.get(path))
+    assert "You asked us to stop texting you, and we have." in html and 'method="post"' in html
+    response = client.post(path, data={"choice": "no", "form_key": key})
+    assert response.status_code == 303
+    assert world.results("P12")["votes"]["no"] == 1

@@ -94,10 +94,18 @@ def test_refusals_write_nothing(ctx, code, choice, error):
     assert db.session.execute(select(Vote)).first() is None
 
 
-def test_opted_out_member_cannot_vote(ctx):
+def test_opted_out_member_cannot_vote_by_text_but_can_on_the_web(ctx):
     member().status = "opted_out"
     with pytest.raises(Conflict):
         votes_ops.record_vote(get("P12"), member(), "yes", channel="sms")
+    assert votes_ops.record_vote(get("P12"), member(), "yes", channel="web").vote.choice == "yes"
+
+
+def test_pending_member_cannot_vote_anywhere(ctx):
+    member().status = "pending"
+    for channel in ("sms", "web"):
+        with pytest.raises(Conflict):
+            votes_ops.record_vote(get("P12"), member(), "yes", channel=channel)
 
 
 def test_receipt_collision_draws_another(ctx, monkeypatch):

@@ -92,17 +92,15 @@ def form_key_ok(token: str, key: str | None, *, secret_key: str | None = None) -
 def refusal(member: Member, consultation: Consultation) -> str | None:
     """Why the member cannot vote or comment on their page now, or None when they can.
 
-    `closed` (the consultation is closed or decided), `stopped` (the member sent STOP:
-    votes.record_vote takes votes from active members only), `pending` (not yet a
-    member), `audience` (the consultation is for other groups). It mirrors the checks
+    `closed` (the consultation is closed or decided), `pending` (not yet a member),
+    `audience` (the consultation is for other groups). A member who sent STOP gets no
+    texts but may still vote here, as votes.record_vote allows. It mirrors the checks
     in votes.record_vote so the page can say why before anyone posts; record_vote
     stays the guard.
     """
     if consultation.status != "open":
         return "closed"
-    if member.status == "opted_out":
-        return "stopped"
-    if member.status != "active":
+    if member.status == "pending":
         return "pending"
     if not in_audience(consultation, member):
         return "audience"

@@ -66,14 +66,17 @@ def record_vote(
 ) -> VoteResult:
     """Record `choice` as the member's vote, replacing an earlier one; history is appended.
 
-    Raises Conflict when the consultation is not open or the member is not active or
-    not in its audience, Invalid when the choice does not fit the consultation's kind.
+    Raises Conflict when the consultation is not open, the member is pending (or opted
+    out and voting by text) or not in its audience, Invalid when the choice does not fit
+    the consultation's kind.
     The receipt is made on the first vote and kept when the vote changes.
     """
     if consultation.status != "open":
         raise Conflict(f"{consultation.code} is {consultation.status}; votes are closed")
-    if member.status != "active":
-        raise Conflict("only active members can vote")
+    # STOP ends texts, not membership: an opted-out member may still vote on the web or
+    # in person; by text they must opt back in first (and the SMS path replies nothing).
+    if member.status == "pending" or (member.status == "opted_out" and channel == "sms"):
+        raise Conflict("only active members can vote by text")
     if not in_audience(consultation, member):
         raise Conflict(f"{consultation.code} is not open to this member's groups")
     if choice not in consultation.choices:

@@ -205,6 +205,7 @@ def _personal_page(
             comment=comment,
             error=error,
             refusal=links.refusal(member, consultation),
+            stopped=member.status == "opted_out",
             form_key=links.form_key(token),
             saved=request.args.get("saved"),
             max_comment=MAX_COMMENT,
