@@ -34,6 +34,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as dtime
 from typing import Any
@@ -89,6 +90,8 @@ RANK = {
 PENDING = ("queued", "sending")
 #: How long before its rate slot a text is claimed (see Outbox._deliver).
 CLAIM_AHEAD = 0.05
+#: A send that would start later than this after its rate slot books a new slot.
+SLOT_TOLERANCE = 0.02
 #: A sending process says it is alive every HEARTBEAT seconds, for HEARTBEAT_TTL.
 HEARTBEAT = 1.5
 HEARTBEAT_TTL = 6.0
@@ -324,6 +327,15 @@ def status_callback_url(message_id: int) -> str | None:
 # ---------------------------------------------------------------------- the sender
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A booked rate slot: when (monotonic), for how many segments, at what horizon."""
+
+    at: float
+    cost: int
+    horizon: float | None
+
+
 class Outbox:
     """One per app and process: backend, rate limiter and the sending threads.
 
@@ -393,7 +405,8 @@ class Outbox:
                 self._inflight[broadcast_id] += 1
         assert self.pool is not None
         try:
-            self.pool.submit(self._task, message_id, broadcast_id, time.monotonic() + wait)
+            slot = Slot(time.monotonic() + wait, cost, horizon)
+            self.pool.submit(self._task, message_id, broadcast_id, slot)
         except RuntimeError:  # the pool is shutting down: the text stays queued
             with self._lock:
                 self._busy -= 1
@@ -403,7 +416,7 @@ class Outbox:
             return False
         return True
 
-    def _task(self, message_id: int, broadcast_id: int | None, slot: float) -> None:
+    def _task(self, message_id: int, broadcast_id: int | None, slot: Slot) -> None:
         try:
             with self.app.app_context():
                 self._deliver(message_id, slot)
@@ -429,26 +442,33 @@ class Outbox:
                 except Exception:
                     log.exception("completing broadcast %s failed", broadcast_id)
 
-    def _deliver(self, message_id: int, slot: float | None = None) -> None:
-        """Claim, call the backend at the booked `slot` (monotonic time), record the
-        answer: the whole life of one send.
+    def _deliver(self, message_id: int, slot: Slot | None = None) -> None:
+        """Claim, call the backend at the booked `slot`, record the answer: the whole
+        life of one send.
 
         The claim is made CLAIM_AHEAD before the slot: early enough that the database
         round trip does not disturb the pacing (Twilio sees the texts as evenly spaced
         as the slots), late enough that few claims are ever waiting, unsent, when a
-        worker dies (those wait for the lease to be sent again).
+        worker dies. A thread that wakes up more than SLOT_TOLERANCE after its slot
+        (a busy machine) books a new one rather than catch up, so late texts never
+        bunch up above the rate.
         """
         try:
             if slot is not None:
-                time.sleep(max(0.0, slot - time.monotonic() - CLAIM_AHEAD))
+                time.sleep(max(0.0, slot.at - time.monotonic() - CLAIM_AHEAD))
             if not claim(message_id, self.owner):
                 return
             message = db.session.get(Message, message_id)
             assert message is not None
             phone, body = message.phone, message.body
             db.session.rollback()  # end the read transaction before the slow call
-            if slot is not None:
-                time.sleep(max(0.0, slot - time.monotonic()))
+            while slot is not None:
+                late = time.monotonic() - slot.at
+                if late <= SLOT_TOLERANCE:
+                    time.sleep(max(0.0, -late))
+                    break
+                wait = self.limiter.book(self.backend.sender, slot.cost, slot.horizon)
+                slot = Slot(time.monotonic() + (wait or 0.0), slot.cost, slot.horizon)
             callback = status_callback_url(message_id)
             try:
                 sent = self.backend.send(phone, body, callback)
