@@ -205,6 +205,7 @@ def worker_env(fake, rate: int) -> dict[str, str]:
         CHORUS_OUTBOX_LEASE_SECONDS="60",
         CHORUS_OUTBOX_HTTP_TIMEOUT="5",
         CHORUS_OUTBOX_BATCH_LEASE="2",
+        CHORUS_OUTBOX_HEARTBEAT_TTL="2",
         CHORUS_SWEEP_INTERVAL="0.5",
     )
     return env

@@ -74,6 +74,9 @@ DEFAULTS: dict[str, float] = {
     # How long a running batch's lease lasts without renewal (a killed worker's
     # batch is free again after this).
     "OUTBOX_BATCH_LEASE": 15,
+    # A sending process says it is alive every quarter of this, for this long; its
+    # claims are taken back once two looks half of this apart both miss it.
+    "OUTBOX_HEARTBEAT_TTL": 6,
 }
 
 # Forward-only ranks: a status only ever moves to a higher rank. `skipped` ranks with
@@ -92,9 +95,6 @@ PENDING = ("queued", "sending")
 CLAIM_AHEAD = 0.05
 #: A send that would start later than this after its rate slot books a new slot.
 SLOT_TOLERANCE = 0.02
-#: A sending process says it is alive every HEARTBEAT seconds, for HEARTBEAT_TTL.
-HEARTBEAT = 1.5
-HEARTBEAT_TTL = 6.0
 
 
 def setting(name: str, app: Flask | None = None) -> float:
@@ -373,14 +373,15 @@ class Outbox:
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.coordinator = coordinator
         if coordinator.uses_redis and not self.inline:
-            coordinator.beat(self.owner, HEARTBEAT_TTL)
+            self.heartbeat_ttl = setting("OUTBOX_HEARTBEAT_TTL", app)
+            coordinator.beat(self.owner, self.heartbeat_ttl)
             threading.Thread(target=self._heartbeat, name="chorus-heartbeat", daemon=True).start()
 
     def _heartbeat(self) -> None:
         """Keep saying this process is alive, so the sweeper leaves its claims alone."""
-        while not self.stop.wait(HEARTBEAT):
+        while not self.stop.wait(self.heartbeat_ttl / 4):
             try:
-                self.coordinator.beat(self.owner, HEARTBEAT_TTL)
+                self.coordinator.beat(self.owner, self.heartbeat_ttl)
             except Exception:  # Redis away for a moment: the next beat will do
                 log.warning("heartbeat failed", exc_info=True)
 
@@ -686,7 +687,8 @@ def recover_stale(now: datetime | None = None, limit: int = 200) -> tuple[int, i
         .all()
     )
     coordinator = jobs()
-    dead = [owner for owner in owners if coordinator.dead(owner, HEARTBEAT_TTL / 2)]
+    grace = setting("OUTBOX_HEARTBEAT_TTL") / 2
+    dead = [owner for owner in owners if coordinator.dead(owner, grace)]
     if dead:
         # Their process stopped beating: its claims need not wait for the lease.
         stale = and_(
