@@ -106,7 +106,7 @@ def consultation(code: str):
 def decisions():
     """The public register of every consultation and decision, newest first."""
     page = request.args.get("page", "1")
-    page_number = int(page) if page.isdigit() and len(page) < 7 else 1
+    page_number = int(page) if page.isdecimal() and len(page) < 7 else 1  # not "²"
     listing = register.register(page_number)
     response = _page("public/decisions.html", listing=listing, log=register.audit_head())
     return _public(response)
