@@ -264,7 +264,7 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "by": {"type": "string", "enum": ["community", "staff", "allies"]},
-                    "quorum": {"type": "integer", "minimum": 0},
+                    "quorum": {"type": "integer", "minimum": 0, "maximum": 1000000},
                     "threshold": {"type": "number", "minimum": 0, "maximum": 1},
                 },
             },

@@ -18,6 +18,7 @@ from .members import clean_groups
 
 CODE = re.compile(r"^[A-Za-z]{1,3}[0-9]{1,4}$")
 MAX_OPTIONS = 20
+MAX_QUORUM = 1_000_000  # more people than any community; the column is a 32-bit integer
 
 
 def get(code: str) -> Consultation:
@@ -99,9 +100,9 @@ def create(payload: Any, *, actor: str, timezone: str = "Europe/London") -> Cons
         raise Invalid(f"decision.by must be one of {', '.join(DECIDED_BY)}")
     quorum = decision.get("quorum")
     if quorum is not None and (
-        not isinstance(quorum, int) or isinstance(quorum, bool) or quorum < 0
+        not isinstance(quorum, int) or isinstance(quorum, bool) or not 0 <= quorum <= MAX_QUORUM
     ):
-        raise Invalid("decision.quorum must be a whole number of at least 0")
+        raise Invalid(f"decision.quorum must be a whole number from 0 to {MAX_QUORUM}")
     threshold = decision.get("threshold")
     if threshold is not None and (
         not isinstance(threshold, int | float)
