@@ -43,3 +43,35 @@ def test_quorum_too_big_for_the_column_is_422_not_a_500(api, quorum):
     assert "quorum" in response.get_json()["error"]
     assert api.get("/consultations/Q1").status_code == 404
     assert draft(api, decision={"by": "community", "quorum": 1_000_000}).status_code == 201
+
+
+@pytest.mark.parametrize("field", ["closes_at", "remind_at"])
+@pytest.mark.parametrize("when", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+05:00"])
+def test_date_past_the_calendar_in_utc_is_422_not_a_500(api, field, when):
+    response = draft(api, **{field: when})
+    assert response.status_code == 422
+    assert field in response.get_json()["error"]
+    assert api.get("/consultations/Q1").status_code == 404
+
+
+def test_closing_in_year_9999_is_refused_so_pages_east_of_utc_still_show(make_app):
+    """Accepted, it made /c/{code} a 500 wherever TIMEZONE is ahead of UTC."""
+    app = make_app(TIMEZONE="Asia/Kolkata")
+    client = app.test_client()
+    made = app.test_cli_runner().invoke(args=["api-token", "create", "review"])
+    headers = {"Authorization": "Bearer " + made.output.strip().splitlines()[-1]}
+    payload = {"code": "Q1", "kind": "yes_no", "title": {"en": "T"}, "summary": {"en": "S"}}
+    far = client.post(
+        "/api/v1/consultations",
+        headers=headers,
+        json={**payload, "closes_at": "9999-12-31T23:00:00Z"},
+    )
+    assert far.status_code == 422
+    near = client.post(
+        "/api/v1/consultations",
+        headers=headers,
+        json={**payload, "closes_at": "9998-12-31T23:00:00Z"},
+    )
+    assert near.status_code == 201
+    assert client.post("/api/v1/consultations/Q1/open", headers=headers).status_code == 200
+    assert client.get("/c/Q1").status_code == 200

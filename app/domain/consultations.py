@@ -67,7 +67,14 @@ def _when(value: Any, field: str, tz: str) -> datetime | None:
         raise Invalid(f"{field} must be an ISO 8601 date-time, not {value!r}") from None
     if parsed.tzinfo is None:  # a local time in the organisation's zone
         parsed = parsed.replace(tzinfo=ZoneInfo(tz))
-    return parsed.astimezone(UTC)
+    # Years 1 and 9999 are refused: shown in any time zone they can run off the calendar.
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:
+        parsed = None
+    if parsed is None or not 1 < parsed.year < 9999:
+        raise Invalid(f"{field} is out of range: {value!r}")
+    return parsed
 
 
 def create(payload: Any, *, actor: str, timezone: str = "Europe/London") -> Consultation:
