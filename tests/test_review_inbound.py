@@ -75,3 +75,12 @@ def test_closing_in_year_9999_is_refused_so_pages_east_of_utc_still_show(make_ap
     assert near.status_code == 201
     assert client.post("/api/v1/consultations/Q1/open", headers=headers).status_code == 200
     assert client.get("/c/Q1").status_code == 200
+
+
+@pytest.mark.parametrize("code", ["P12\n", "p12\n"])
+def test_code_with_a_final_newline_is_refused_not_a_second_p12(api, code):
+    assert draft(api, code="P12").status_code == 201
+    response = draft(api, code=code)
+    assert response.status_code == 422
+    assert "code" in response.get_json()["error"]
+    assert api.get("/consultations/P12%0A").status_code == 404

@@ -16,7 +16,7 @@ from ..models import CONSULTATION_KINDS, DECIDED_BY, Comment, Consultation, Vote
 from . import Conflict, Invalid, NotFound
 from .members import clean_groups
 
-CODE = re.compile(r"^[A-Za-z]{1,3}[0-9]{1,4}$")
+CODE = re.compile(r"^[A-Za-z]{1,3}[0-9]{1,4}\Z")  # \Z: "$" also matches before a final newline
 MAX_OPTIONS = 20
 MAX_QUORUM = 1_000_000  # more people than any community; the column is a 32-bit integer
 
