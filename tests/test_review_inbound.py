@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.models import Comment, Message
 from tests.inbound_helpers import World
 
 
@@ -84,3 +85,29 @@ def test_code_with_a_final_newline_is_refused_not_a_second_p12(api, code):
     assert response.status_code == 422
     assert "code" in response.get_json()["error"]
     assert api.get("/consultations/P12%0A").status_code == 404
+
+
+# --- NUL characters (PostgreSQL text cannot hold them) ---------------------------------
+
+
+def test_text_with_a_nul_is_recorded_and_answered_not_a_500(world):
+    world.consultation("P12")
+    phone = world.member()
+    reply = world.text(phone, "yes but\x00 only on weekends")
+    assert reply is not None and "P12" in reply
+    assert world.results("P12")["votes"]["yes"] == 1
+    assert world.rows(Message, Message.direction == "in")[0].body == "yes but only on weekends"
+    assert world.rows(Comment)[0].body == "but only on weekends"
+
+
+def test_note_to_staff_with_a_nul_is_recorded_not_a_500(world):
+    phone = world.member()
+    assert world.text(phone, "\x00hello\x00 anyone there?") is not None
+    assert world.rows(Comment)[0].body == "hello anyone there?"
+
+
+def test_simulator_text_with_a_nul_is_recorded_not_a_500(world, client):
+    phone = world.member()
+    response = client.post("/staff/simulator", data={"phone": phone, "body": "help\x00"})
+    assert response.status_code == 303
+    assert world.rows(Message, Message.direction == "in")[0].kind == "help"

@@ -115,7 +115,8 @@ def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str)
         return _replay(stored)
 
     phone = try_e164(from_, settings.default_region) or from_.strip()[:32]
-    text = (body or "")[:MAX_STORED]
+    # PostgreSQL text cannot hold NUL; it means nothing in an SMS, so it goes.
+    text = (body or "").replace("\x00", "")[:MAX_STORED]
     member = db.session.execute(select(Member).where(Member.phone == phone)).scalar_one_or_none()
     info = segments.count(text)
     intent = grammar.parse(text)
