@@ -111,3 +111,14 @@ def test_simulator_text_with_a_nul_is_recorded_not_a_500(world, client):
     response = client.post("/staff/simulator", data={"phone": phone, "body": "help\x00"})
     assert response.status_code == 303
     assert world.rows(Message, Message.direction == "in")[0].kind == "help"
+
+
+def test_web_comment_with_a_nul_is_recorded_not_a_500(world, client):
+    from tests.test_personal_page import path_for, submit
+
+    world.consultation("P12")
+    path = path_for(world, world.member(), "P12")
+    response = submit(client, path, choice="yes", comment="fine\x00 by me")
+    assert response.status_code == 303
+    assert world.rows(Comment)[0].body == "fine by me"
+    assert world.results("P12")["votes"]["yes"] == 1

@@ -226,7 +226,8 @@ def personal_vote(token: str):
     """Record the vote (channel web) and the comment, then show the page with the receipt."""
     member, consultation = _personal(token)
     choice = request.form.get("choice", "").strip()
-    comment = request.form.get("comment", "").replace("\r\n", "\n").strip()
+    # PostgreSQL text cannot hold NUL: drop it rather than fail the post.
+    comment = request.form.get("comment", "").replace("\r\n", "\n").replace("\x00", "").strip()
     with force_locale(_personal_language(member)):
         problem, status = _check_post(token, member, consultation, choice, comment)
     if problem is not None:
