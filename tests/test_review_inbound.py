@@ -122,3 +122,10 @@ def test_web_comment_with_a_nul_is_recorded_not_a_500(world, client):
     assert response.status_code == 303
     assert world.rows(Comment)[0].body == "fine by me"
     assert world.results("P12")["votes"]["yes"] == 1
+
+
+def test_member_name_with_a_nul_is_422_not_a_500(api):
+    response = api.post("/members", json={"phone": "07400 123456", "name": "Amira\u0000"})
+    assert response.status_code == 422
+    assert "name" in response.get_json()["error"]
+    assert api.get("/members/%2B447400123456").status_code == 404

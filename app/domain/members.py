@@ -69,6 +69,8 @@ def create_member(
         raise Invalid(str(exc)) from None
     if name is not None and (not isinstance(name, str) or len(name) > 200):
         raise Invalid("name must be a string of at most 200 characters")
+    if name is not None and "\x00" in name:  # PostgreSQL text cannot hold it
+        raise Invalid("name must not contain NUL characters")
     language = language if language is not None else default_language
     if language not in LANGUAGES:
         raise Invalid(f"language must be one of {', '.join(LANGUAGES)}")
