@@ -361,6 +361,37 @@ def _pg_pids() -> list[int]:
     return [r[0] for r in rows]
 
 
+DISTURBED = 0.25  # cores used by other processes during a measurement
+ATTEMPTS = 3
+
+
+def measure(port: int, prepared: list[loadgen.Prepared], *, cycle: bool, **kwargs: Any):
+    """`load`, repeated (at most ATTEMPTS times) while other processes on the machine took
+    more than DISTURBED cores during it; the least disturbed attempt is reported.
+
+    Without `cycle` each attempt continues with the texts not yet sent, and the returned
+    LoadResult holds every attempt's outcomes (for the correctness check).
+    """
+    offset = 0
+    everything = loadgen.LoadResult()
+    best: dict[str, Any] | None = None
+    for attempt in range(1, ATTEMPTS + 1):
+        result, summary = load(port, prepared[offset:], cycle=cycle, **kwargs)
+        if not cycle:
+            for outcome in result.outcomes:
+                outcome.index += offset
+            offset += len(result.outcomes)
+        everything.outcomes.extend(result.outcomes)
+        summary["attempt"] = attempt
+        others = summary["cpu_share"]["others"]
+        if best is None or others < best["cpu_share"]["others"]:
+            best = summary
+        if others <= DISTURBED or offset >= len(prepared):
+            break
+        log(f"  disturbed: others used {others:.2f} cores during the run; measuring again")
+    return everything, best
+
+
 def run_one(
     kind: str,
     *,
@@ -393,7 +424,7 @@ def run_one(
             log(f"  {name}: signing {len(texts)} texts")
             prepared = prepare(texts, floor_port)
             log(f"  {name}: {duration:.0f}s at 16 connections")
-            _, out[name] = load(
+            _, out[name] = measure(
                 floor_port,
                 prepared,
                 warmup=warmup,
@@ -418,7 +449,7 @@ def run_one(
         log(f"  chorus: signing {len(texts)} texts")
         prepared = prepare(texts, port)
         log(f"  chorus: up to {duration:.0f}s at 16 connections")
-        result, out["chorus"] = load(
+        result, out["chorus"] = measure(
             port,
             prepared,
             warmup=warmup,

@@ -106,8 +106,9 @@ def outbound_md(r: dict[str, Any]) -> list[str]:
     if runs:
         lines += [
             "| run | members | segments/s | share of cap | busiest 1 s | longest gap s "
-            "| lost | duplicated | in flight at kill | broadcast call ms | status |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| lost | duplicated | in flight at kill | broadcast call ms | status "
+            "| CPU ours / others |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
         ]
         for name, s in runs:
             if "error" in s:
@@ -120,7 +121,8 @@ def outbound_md(r: dict[str, Any]) -> list[str]:
                 f"{s.get('longest_gap_s')} | {s['lost']} | {s['duplicated']} | "
                 f"{s.get('in_flight_at_kill', '-')} | {s['broadcast_call_ms']} | "
                 f"{status.get('status')} (sent {status.get('sent')}, delivered "
-                f"{status.get('delivered')}) |"
+                f"{status.get('delivered')}) | {s.get('cpu_cores', {}).get('ours')} / "
+                f"{s.get('cpu_cores', {}).get('others')} |"
             )
         lines.append("")
         steady = r.get("steady", {})
