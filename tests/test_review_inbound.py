@@ -6,10 +6,14 @@ Run on PostgreSQL too (TEST_DATABASE_URL): several of these only fail there.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from app.models import Comment, Message
-from tests.inbound_helpers import World
+from app.models import Comment, Member, Message
+from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
+from tests.fake_twilio import sign
+from tests.inbound_helpers import World, inbound_params
 
 
 @pytest.fixture
@@ -129,3 +133,43 @@ def test_member_name_with_a_nul_is_422_not_a_500(api):
     assert response.status_code == 422
     assert "name" in response.get_json()["error"]
     assert api.get("/members/%2B447400123456").status_code == 404
+
+
+# --- texts arriving together ---------------------------------------------------------------
+
+
+def deliver_together(app, forms: list[dict[str, str]]) -> list[int]:
+    """POST each signed inbound form from its own thread, all at once; the status codes."""
+    start = threading.Barrier(len(forms))
+    codes: list[int | None] = [None] * len(forms)
+    errors = []
+
+    def deliver(i: int, form: dict[str, str]) -> None:
+        try:
+            client = app.test_client()
+            signature = sign(PUBLIC_BASE_URL + "/twilio/inbound", form, AUTH_TOKEN)
+            start.wait()
+            response = client.post(
+                "/twilio/inbound", data=form, headers={"X-Twilio-Signature": signature}
+            )
+            codes[i] = response.status_code
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=item) for item in enumerate(forms)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    return codes
+
+
+def test_join_sent_twice_at_once_by_a_new_number_records_both_texts(world, app):
+    """The loser of the member insert used to poison its transaction: a 500, its text lost."""
+    for _ in range(3):
+        phone = world.stranger()
+        codes = deliver_together(app, [inbound_params(phone, "JOIN") for _ in range(4)])
+        assert codes == [200] * 4
+        assert world.count(Member, Member.phone == phone) == 1
+        assert world.count(Message, Message.phone == phone, Message.direction == "in") == 4

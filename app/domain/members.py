@@ -87,9 +87,12 @@ def create_member(
         consent_source=consent_source if status == "active" else None,
     )
     member.set_groups(group_names)
-    db.session.add(member)
     try:
+        # Added inside the savepoint: begin_nested() flushes what is pending before the
+        # SAVEPOINT, so a member added outside it would clash outside it too and poison
+        # the caller's transaction (PostgreSQL), losing the inbound text that made it.
         with db.session.begin_nested():
+            db.session.add(member)
             db.session.flush()
     except IntegrityError:
         raise Conflict(f"a member with phone {e164} already exists") from None
