@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
 from .models import AuditEvent, AuditHead, utcnow
@@ -49,14 +50,20 @@ def record(
 ) -> AuditEvent:
     """Append an event in the current transaction (the caller commits).
 
-    The head row is locked (SELECT ... FOR UPDATE on PostgreSQL) so concurrent
-    appends queue up instead of forking the chain.
+    The head row is locked before it is read, so concurrent appends queue up instead
+    of forking the chain (or failing on the unique `seq`).
     """
     session = db.session
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar()
+    head = _locked_head()
     if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
+        # The first event ever, and a concurrent first event may be adding the row too:
+        # the savepoint keeps our transaction usable when it wins; then we lock its row.
+        try:
+            with session.begin_nested():
+                session.add(AuditHead(id=1, seq=0, hash=GENESIS))
+        except IntegrityError:
+            pass
+        head = _locked_head()
     event = AuditEvent(
         seq=head.seq + 1,
         created_at=utcnow(),
@@ -71,6 +78,25 @@ def record(
     head.seq, head.hash = event.seq, event.hash
     session.add(event)
     return event
+
+
+def _locked_head() -> AuditHead | None:
+    """The head row, locked until this transaction ends (None before the first event).
+
+    A no-op UPDATE is the lock: it holds the row on PostgreSQL, and it takes SQLite's
+    write lock, where SELECT ... FOR UPDATE does nothing and two writers read one head.
+    The read then skips the identity map, which may hold an older head.
+    """
+    session = db.session
+    session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(
+        select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
+    ).scalar()
 
 
 @dataclass

@@ -6,11 +6,14 @@ Run on PostgreSQL too (TEST_DATABASE_URL): several of these only fail there.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
+from sqlalchemy import select
 
-from app.models import Comment, Member, Message
+from app.extensions import db
+from app.models import AuditEvent, Comment, Member, Message
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
 from tests.fake_twilio import sign
 from tests.inbound_helpers import World, inbound_params
@@ -173,3 +176,46 @@ def test_join_sent_twice_at_once_by_a_new_number_records_both_texts(world, app):
         assert codes == [200] * 4
         assert world.count(Member, Member.phone == phone) == 1
         assert world.count(Message, Message.phone == phone, Message.direction == "in") == 4
+
+
+# --- the audit log under concurrency -----------------------------------------------------
+
+
+@pytest.mark.parametrize("before", [0, 1])
+def test_audit_events_of_two_transactions_at_once_both_commit_in_one_chain(app, before):
+    """Two requests each append an event while the other is open.
+
+    On an empty log (before=0) both added the head row and the loser failed (PostgreSQL);
+    on SQLite, where SELECT ... FOR UPDATE locks nothing, both read one head and the
+    loser failed on the unique seq whatever the log held.
+    """
+    from app import audit
+
+    with app.app_context():
+        for n in range(before):
+            audit.record("review", "review.before", "review", n)
+        db.session.commit()
+    both_written = threading.Barrier(2)
+    errors = []
+
+    def write(n):
+        try:
+            with app.app_context():
+                audit.record("review", "review.event", "review", n)
+                # With the head locked the other waits for our commit, so this times out.
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    both_written.wait(timeout=2)
+                db.session.commit()
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    with app.app_context():
+        seqs = db.session.execute(select(AuditEvent.seq).order_by(AuditEvent.seq)).scalars()
+        assert list(seqs) == list(range(1, before + 3))
+        assert audit.verify().ok
