@@ -11,8 +11,9 @@ Lifecycle of an outbound row (see docs/broadcasts.md for the guarantees):
 
 A message is claimed on its own (`UPDATE ... SET status='sending' WHERE id=:id AND
 status='queued' AND <member may be texted> AND <its broadcast is sending>`): the row
-count says whether it is ours. The claim is the last check of consent, so a STOP
-that arrives mid-broadcast is honoured for every text not yet handed to Twilio.
+count says whether it is ours. Consent is checked in the claim and once more just
+before the Twilio call, so a STOP that arrives mid-broadcast is honoured for every text
+not yet handed to Twilio.
 The Twilio call happens outside any transaction; its answer is recorded in a short
 transaction of its own.
 
@@ -232,6 +233,28 @@ def claim(message_id: int, owner: str | None = None) -> bool:
         )
     db.session.commit()
     return claimed == 1
+
+
+def recheck(message_id: int) -> bool:
+    """The last look before a claimed text goes to Twilio: skip it if its member opted
+    out since the claim (a STOP that landed while the send waited for its slot).
+    True if it may go."""
+    active_member = exists().where(Member.id == Message.member_id, Member.status == "active")
+    skipped = db.session.execute(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            Message.status == "sending",
+            or_(
+                _opted_out_clause(),
+                and_(Message.broadcast_id.is_not(None), ~active_member),
+            ),
+        )
+        .values(status="skipped", failed_reason="opted out", updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return skipped == 0
 
 
 def record_sent(message_id: int, sid: str) -> None:
@@ -470,6 +493,8 @@ class Outbox:
                     break
                 wait = self.limiter.book(self.backend.sender, slot.cost, slot.horizon)
                 slot = Slot(time.monotonic() + (wait or 0.0), slot.cost, slot.horizon)
+            if not recheck(message_id):
+                return  # a STOP landed after the claim
             callback = status_callback_url(message_id)
             try:
                 sent = self.backend.send(phone, body, callback)

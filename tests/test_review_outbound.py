@@ -1,0 +1,132 @@
+"""Review of the texting-out code: each test here failed before the fix it names.
+
+Jobs run inline unless a test says otherwise; texts go through the real twilio client
+to FakeTwilio.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+
+from app.domain import members, outbox
+from app.extensions import db
+from app.models import Member, Message
+from tests.outbox_helpers import (
+    Person,
+    Staff,
+    add_members,
+    finish,
+    phone,
+    start_fake,
+    twilio_env,
+)
+
+
+@pytest.fixture
+def fake():
+    """A FakeTwilio answering at once."""
+    running = start_fake()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def app(make_app, fake):
+    """An app sending through FakeTwilio, jobs inline."""
+    made = make_app(**twilio_env(fake))
+    yield made
+    finish(made)
+
+
+@pytest.fixture
+def staff(app):
+    """The staff API."""
+    return Staff(app)
+
+
+def queue_one(app, member_id: int, n: int = 1, body: str = "hello") -> int:
+    """A committed, queued one-to-one text to member `n`; returns its id."""
+    with app.app_context():
+        message = outbox.queue_message(phone=phone(n), body=body, kind="t", member_id=member_id)
+        db.session.commit()
+        return message.id
+
+
+def status(app, message_id: int) -> str:
+    with app.app_context():
+        return db.session.execute(
+            select(Message.status).where(Message.id == message_id)
+        ).scalar_one()
+
+
+def wait_for_status(app, message_id: int, wanted: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while status(app, message_id) != wanted:
+        assert time.monotonic() < deadline, f"message {message_id} never became {wanted}"
+        time.sleep(0.01)
+
+
+# ---------------------------------------------------------------------- STOP always wins
+
+
+def test_a_stop_between_claim_and_send_is_honoured(make_app, fake):
+    """A send woken late books a new slot after it has claimed the text; a STOP that
+    lands while it waits for that slot must still stop the text."""
+    app = make_app(**twilio_env(fake, SMS_MAX_PER_SECOND="2"))
+    try:
+        (member_id,) = add_members(app, [Person(1)])
+        message_id = queue_one(app, member_id)
+        sender = outbox.outbox(app)
+        # The schedule is full for the next 1.5 s: a late send has to wait that long.
+        sender.limiter.book(sender.backend.sender, 3)
+        late = outbox.Slot(time.monotonic() - 1.0, 1, None)
+
+        def deliver():
+            with app.app_context():
+                sender._deliver(message_id, late)
+
+        thread = threading.Thread(target=deliver)
+        thread.start()
+        wait_for_status(app, message_id, "sending")  # claimed, waiting for its new slot
+        with app.app_context():
+            members.opt_out(db.session.get(Member, member_id), source="sms")  # STOP
+            db.session.commit()
+        thread.join(10)
+        assert fake.messages == []
+        assert status(app, message_id) == "skipped"
+    finally:
+        finish(app)
+
+
+# ---------------------------------------------------------------------- claims and heartbeats
+
+
+@pytest.fixture
+def slow_fake():
+    """A FakeTwilio that takes 1.5 s to answer (a text stays in flight that long)."""
+    running = start_fake(latency=1.5)
+    yield running
+    running.stop()
+
+
+def in_flight(fake) -> None:
+    """Wait until a text has reached `fake`, then make its later answers quick: the text
+    stays in flight while Twilio's list (which the sweeper reads) answers at once."""
+    deadline = time.monotonic() + 5
+    while fake.attempts < 1:
+        assert time.monotonic() < deadline, "nothing reached Twilio"
+        time.sleep(0.01)
+    fake.latency = 0
+
+
+# ---------------------------------------------------------------------- the sweeper
+
+
+# ---------------------------------------------------------------------- the staff API
+
+
+# ---------------------------------------------------------------------- status callbacks
