@@ -123,6 +123,40 @@ def in_flight(fake) -> None:
     fake.latency = 0
 
 
+def test_an_inline_sender_with_redis_keeps_its_live_claims(make_app, slow_fake, rq_setup):
+    """OUTBOX_SEND_THREADS=0 sends inline and never beats: its claims must not be taken
+    for a dead process's while its Twilio call is in flight (that sends them twice)."""
+    env, config = rq_setup
+    app = make_app(
+        config={**config, "OUTBOX_SEND_THREADS": 0, "OUTBOX_HEARTBEAT_TTL": 0.4},
+        **twilio_env(slow_fake),
+        **env,
+    )
+    try:
+        (member_id,) = add_members(app, [Person(1)])
+        message_id = queue_one(app, member_id)
+        sender = outbox.outbox(app)
+        assert sender.inline
+
+        def deliver():
+            with app.app_context():
+                sender._deliver(message_id)
+
+        thread = threading.Thread(target=deliver)
+        thread.start()
+        in_flight(slow_fake)
+        with app.app_context():
+            first = outbox.recover_stale()
+            time.sleep(0.3)
+            second = outbox.recover_stale()
+            outbox.send_message(message_id)  # what the sweeper's pump_singles would queue
+        thread.join(10)
+        assert (first, second) == ((0, 0), (0, 0))
+        assert len(slow_fake.bodies_to(phone(1))) == 1
+    finally:
+        finish(app)
+
+
 # ---------------------------------------------------------------------- the sweeper
 
 

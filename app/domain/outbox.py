@@ -395,10 +395,15 @@ class Outbox:
         self._busy = 0
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.coordinator = coordinator
+        # A claim names its process only if that process beats: the sweeper takes back
+        # a named process's claims once its beats stop, so a process that never beats
+        # (inline sends) must not name itself, or its claims go back while in flight.
+        self.claimant: str | None = None
         if coordinator.uses_redis and not self.inline:
             self.heartbeat_ttl = setting("OUTBOX_HEARTBEAT_TTL", app)
             coordinator.beat(self.owner, self.heartbeat_ttl)
             threading.Thread(target=self._heartbeat, name="chorus-heartbeat", daemon=True).start()
+            self.claimant = self.owner
 
     def _heartbeat(self) -> None:
         """Keep saying this process is alive, so the sweeper leaves its claims alone."""
@@ -480,7 +485,7 @@ class Outbox:
         try:
             if slot is not None:
                 time.sleep(max(0.0, slot.at - time.monotonic() - CLAIM_AHEAD))
-            if not claim(message_id, self.owner):
+            if not claim(message_id, self.claimant):
                 return
             message = db.session.get(Message, message_id)
             assert message is not None
