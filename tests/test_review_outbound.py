@@ -157,6 +157,35 @@ def test_an_inline_sender_with_redis_keeps_its_live_claims(make_app, slow_fake, 
         finish(app)
 
 
+def test_claims_in_flight_at_shutdown_are_not_taken_back(make_app, slow_fake, rq_setup):
+    """SIGTERM finishes the texts in flight: the process must keep beating until they
+    are done, or another worker's sweeper re-queues (and re-sends) them meanwhile."""
+    env, config = rq_setup
+    app = make_app(
+        config={**config, "OUTBOX_SEND_THREADS": 2, "OUTBOX_HEARTBEAT_TTL": 0.4},
+        **twilio_env(slow_fake),
+        **env,
+    )
+    try:
+        (member_id,) = add_members(app, [Person(1)])
+        message_id = queue_one(app, member_id)
+        with app.app_context():
+            assert outbox.outbox().dispatch(message_id, 1, bulk=False, broadcast_id=None)
+        closing = threading.Thread(target=outbox.close_outbox, args=(app,))
+        closing.start()  # the worker was told to stop; the text is still with Twilio
+        in_flight(slow_fake)
+        time.sleep(0.6)
+        with app.app_context():
+            first = outbox.recover_stale()
+            time.sleep(0.3)
+            second = outbox.recover_stale()
+        closing.join(10)
+        assert (first, second) == ((0, 0), (0, 0))
+        assert status(app, message_id) == "sent"
+    finally:
+        finish(app)
+
+
 # ---------------------------------------------------------------------- the sweeper
 
 

@@ -382,6 +382,8 @@ class Outbox:
             else LocalRateLimiter(cfg.sms_max_per_second)
         )
         self.stop = threading.Event()
+        # Set once the sends in flight are over: only then may the heartbeat stop.
+        self._closed = threading.Event()
         self.threads = 0 if self.inline else threads
         self.pool = (
             None
@@ -407,7 +409,7 @@ class Outbox:
 
     def _heartbeat(self) -> None:
         """Keep saying this process is alive, so the sweeper leaves its claims alone."""
-        while not self.stop.wait(self.heartbeat_ttl / 4):
+        while not self._closed.wait(self.heartbeat_ttl / 4):
             try:
                 self.coordinator.beat(self.owner, self.heartbeat_ttl)
             except Exception:  # Redis away for a moment: the next beat will do
@@ -532,6 +534,8 @@ class Outbox:
         self.stop.set()
         if self.pool is not None:
             self.pool.shutdown(wait=wait)
+        # Beat until the texts in flight are done, or the sweeper would take them back.
+        self._closed.set()
         self.backend.close()
 
 
