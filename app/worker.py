@@ -32,6 +32,8 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import or_, select, update
 
+from . import audit
+from .domain import DomainError
 from .extensions import db
 from .models import Consultation, utcnow
 
@@ -101,9 +103,24 @@ def remind_due(now: datetime | None = None) -> int:
             db.session.rollback()
             continue
         consultation = db.session.get(Consultation, consultation_id)
-        broadcast, _ = broadcasts.create_reminder(
-            consultation, actor="system", cfg=current_app.config["CHORUS"]
-        )
+        try:
+            broadcast, _ = broadcasts.create_reminder(
+                consultation, actor="system", cfg=current_app.config["CHORUS"]
+            )
+        except DomainError as exc:
+            # Refused (e.g. over the segment budget; nothing was written): it would be
+            # refused again at every sweep and hold up the reminders after it. Keep the
+            # claim, so it is not tried again, and tell staff in the audit log.
+            audit.record(
+                "system",
+                "consultation.reminder_refused",
+                "consultation",
+                consultation.code,
+                {"reason": exc.message},
+            )
+            db.session.commit()
+            log.warning("automatic reminder of %s refused: %s", consultation.code, exc.message)
+            continue
         db.session.commit()
         broadcasts.launch(broadcast)
         sent += 1

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.domain import members, outbox
 from app.extensions import db
-from app.models import Member, Message
+from app.models import AuditEvent, Broadcast, Consultation, Member, Message, utcnow
+from app.worker import remind_due
 from tests.outbox_helpers import (
     Person,
     Staff,
@@ -187,6 +189,36 @@ def test_claims_in_flight_at_shutdown_are_not_taken_back(make_app, slow_fake, rq
 
 
 # ---------------------------------------------------------------------- the sweeper
+
+
+def test_a_reminder_over_budget_does_not_block_the_other_reminders(app, staff, fake):
+    add_members(app, [Person(1)])
+    times = {
+        "remind_at": (utcnow() + timedelta(days=1)).isoformat(),
+        "closes_at": (utcnow() + timedelta(days=2)).isoformat(),
+    }
+    long_options = [{"label": {"en": f"{n} " + "x" * 95}} for n in range(20)]
+    staff.consultation("P1", kind="choice", options=long_options, **times)
+    staff.consultation("P2", **times)
+    with app.app_context():
+        db.session.execute(update(Consultation).values(remind_at=utcnow() - timedelta(minutes=1)))
+        db.session.commit()
+        remind_due()
+        remind_due()  # and the refused one is not tried again at every sweep
+        reminded = db.session.execute(
+            select(Consultation.code)
+            .join(Broadcast, Broadcast.consultation_id == Consultation.id)
+            .where(Broadcast.kind == "reminder")
+        ).scalars()
+        assert list(reminded) == ["P2"]
+        assert all(db.session.execute(select(Consultation.reminded_at)).scalars())
+        refused = db.session.execute(
+            select(AuditEvent.subject_id).where(
+                AuditEvent.action == "consultation.reminder_refused"
+            )
+        ).scalars()
+        assert list(refused) == ["P1"]  # staff can see why P1 had no reminder
+    assert fake.bodies_to(phone(1))[0].startswith("Reminder")
 
 
 # ---------------------------------------------------------------------- the staff API
