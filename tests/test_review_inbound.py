@@ -138,6 +138,62 @@ def test_member_name_with_a_nul_is_422_not_a_500(api):
     assert api.get("/members/%2B447400123456").status_code == 404
 
 
+# --- STOP before membership ---------------------------------------------------------------
+
+
+@pytest.fixture
+def sending(make_app):
+    """(app, staff API, FakeTwilio): an app whose texts really go out, to FakeTwilio."""
+    from tests.outbox_helpers import Staff, finish, start_fake, twilio_env
+
+    fake = start_fake()
+    app = make_app(**twilio_env(fake))
+    yield app, Staff(app), fake
+    finish(app)
+    fake.stop()
+
+
+def test_number_that_texted_stop_gets_no_broadcast_after_staff_add_it(sending):
+    """STOP from a stranger, then staff add the number: it was made active and texted."""
+    from tests.outbox_helpers import per_phone
+
+    app, staff, fake = sending
+    world = World(app, staff, None)
+    world.signed_post = lambda path, params: _signed(app, path, params)
+    stopped, other = world.stranger(), world.stranger()
+    assert world.text(stopped, "STOP") is not None  # the one confirmation
+    added = staff.post("/members", json={"phone": stopped, "groups": ["community"]})
+    assert added.status_code == 201
+    assert added.get_json()["status"] == "opted_out"
+    assert added.get_json()["consent"]["opt_out_source"] == "sms"
+    assert staff.post("/members", json={"phone": other}).get_json()["status"] == "active"
+    staff.consultation()
+    sent = staff.post("/consultations/P12/broadcast")
+    assert sent.status_code == 202 and sent.get_json()["recipients"] == 1
+    assert stopped not in per_phone(fake) and per_phone(fake)[other] == 1
+
+
+def test_number_that_texted_stop_then_start_is_added_active(make_app):
+    """START after STOP is their consent again (here joining is closed, so staff add them)."""
+    from tests.outbox_helpers import Staff
+
+    app = make_app(OPEN_JOINING="false")
+    staff = Staff(app)
+    world = World(app, staff, None)
+    world.signed_post = lambda path, params: _signed(app, path, params)
+    number = world.stranger()
+    world.text(number, "STOP")
+    world.text(number, "START")
+    added = staff.post("/members", json={"phone": number})
+    assert added.status_code == 201 and added.get_json()["status"] == "active"
+
+
+def _signed(app, path, params):
+    """A signed Twilio POST to `app`."""
+    signature = sign(PUBLIC_BASE_URL + path, params, AUTH_TOKEN)
+    return app.test_client().post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+
 # --- texts arriving together ---------------------------------------------------------------
 
 

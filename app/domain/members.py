@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import audit
 from ..config import LANGUAGES
 from ..extensions import db
-from ..models import Member, utcnow
+from ..models import Member, Message, utcnow
 from ..phones import InvalidPhone, to_e164
 from . import Conflict, Invalid, NotFound
 
@@ -77,6 +77,11 @@ def create_member(
     group_names = clean_groups(groups)
     if db.session.execute(select(Member.id).where(Member.phone == e164)).first():
         raise Conflict(f"a member with phone {e164} already exists")
+    # A number that texted STOP before it was a member stays opted out until it texts
+    # START: staff adding it is not the person's consent.
+    stop = last_stop(e164)
+    if stop is not None:
+        status = "opted_out"
     now = utcnow()
     member = Member(
         phone=e164,
@@ -85,6 +90,8 @@ def create_member(
         status=status,
         consent_at=now if status == "active" else None,
         consent_source=consent_source if status == "active" else None,
+        opted_out_at=stop.created_at if stop is not None else None,
+        opt_out_source="sms" if stop is not None else None,
     )
     member.set_groups(group_names)
     try:
@@ -97,9 +104,28 @@ def create_member(
     except IntegrityError:
         raise Conflict(f"a member with phone {e164} already exists") from None
     audit.record(
-        actor, "member.created", "member", member.id, {"phone": e164, "via": consent_source}
+        actor,
+        "member.created",
+        "member",
+        member.id,
+        {"phone": e164, "via": consent_source, "status": member.status},
     )
     return member
+
+
+def last_stop(phone: str) -> Message | None:
+    """The STOP this number (E.164) last texted, unless a START-type text came after it."""
+    last = db.session.execute(
+        select(Message)
+        .where(
+            Message.phone == phone,
+            Message.direction == "in",
+            Message.kind.in_(("stop", "start")),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return last if last is not None and last.kind == "stop" else None
 
 
 def opt_out(member: Member, source: str, when: datetime | None = None) -> bool:
