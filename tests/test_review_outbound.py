@@ -224,4 +224,13 @@ def test_a_reminder_over_budget_does_not_block_the_other_reminders(app, staff, f
 # ---------------------------------------------------------------------- the staff API
 
 
+@pytest.mark.parametrize("broadcast_id", ["2147483648", "99999999999999999999"])
+@pytest.mark.parametrize("action", ["", "/pause", "/resume", "/cancel"])
+def test_a_broadcast_id_beyond_any_row_is_404(staff, broadcast_id, action):
+    path = f"/broadcasts/{broadcast_id}{action}"
+    r = staff.post(path) if action else staff.get(path)
+    assert r.status_code == 404
+    assert "error" in r.json
+
+
 # ---------------------------------------------------------------------- status callbacks

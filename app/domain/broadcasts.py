@@ -49,7 +49,9 @@ SEGMENT_BUDGET = 6
 
 def get(broadcast_id: Any) -> Broadcast:
     """The broadcast with this id, or NotFound."""
-    found = db.session.get(Broadcast, broadcast_id) if isinstance(broadcast_id, int) else None
+    # Beyond the 32-bit id column the database refuses the query itself (a 500).
+    in_range = isinstance(broadcast_id, int) and 0 < broadcast_id < 2**31
+    found = db.session.get(Broadcast, broadcast_id) if in_range else None
     if found is None:
         raise NotFound(f"no broadcast has the id {broadcast_id!r}")
     return found
