@@ -233,4 +233,17 @@ def test_a_broadcast_id_beyond_any_row_is_404(staff, broadcast_id, action):
     assert "error" in r.json
 
 
+@pytest.mark.parametrize(
+    "at", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00"]
+)
+def test_an_out_of_range_at_is_422(app, staff, fake, at):
+    add_members(app, [Person(1)])
+    staff.consultation()
+    r = staff.post("/consultations/P12/broadcast", json={"at": at})
+    assert r.status_code == 422
+    assert "range" in r.json["error"]
+    with app.app_context():
+        assert db.session.execute(select(Broadcast)).first() is None
+
+
 # ---------------------------------------------------------------------- status callbacks

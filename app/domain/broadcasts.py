@@ -255,7 +255,14 @@ def parse_at(payload: Any, timezone: str) -> datetime | None:
         raise Invalid(f"at must be an ISO 8601 date-time, not {value!r}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(timezone))
-    when = when.astimezone(UTC)
+    # Years 1 and 9999 are refused (as for consultations): in some zone they run off
+    # the calendar.
+    try:
+        when = when.astimezone(UTC)
+    except OverflowError:
+        raise Invalid(f"at is out of range: {value!r}") from None
+    if not 1 < when.year < 9999:
+        raise Invalid(f"at is out of range: {value!r}")
     if when <= utcnow():
         raise Invalid("at must be in the future; leave it out to send now")
     return when
