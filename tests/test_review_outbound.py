@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select, update
@@ -17,11 +18,14 @@ from app.domain import members, outbox
 from app.extensions import db
 from app.models import AuditEvent, Broadcast, Consultation, Member, Message, utcnow
 from app.worker import remind_due
+from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
+from tests.fake_twilio import sign
 from tests.outbox_helpers import (
     Person,
     Staff,
     add_members,
     finish,
+    messages,
     phone,
     start_fake,
     twilio_env,
@@ -247,3 +251,19 @@ def test_an_out_of_range_at_is_422(app, staff, fake, at):
 
 
 # ---------------------------------------------------------------------- status callbacks
+
+
+@pytest.mark.parametrize("ref", ["²", "99999999999"])
+def test_a_status_callback_with_an_odd_message_ref_is_not_a_500(app, client, ref):
+    (member_id,) = add_members(app, [Person(1)])
+    message_id = queue_one(app, member_id)
+    with app.app_context():
+        db.session.execute(update(Message).values(status="sent", twilio_sid="SM" + "2" * 32))
+        db.session.commit()
+    params = {"MessageSid": "SM" + "2" * 32, "MessageStatus": "delivered"}
+    path = f"/twilio/status?m={quote(ref)}"  # as Twilio calls it, percent-encoded
+    signature = sign(PUBLIC_BASE_URL + path, params, AUTH_TOKEN)
+    r = client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+    assert r.status_code == 204
+    assert status(app, message_id) == "delivered"  # found by its sid instead
+    assert [m.status for m in messages(app)] == ["delivered"]

@@ -6,7 +6,7 @@ delivered | undelivered | failed), so repeated and out-of-order callbacks are sa
 a late "sent" never undoes "delivered". A callback for a message that has no sid
 yet records it: that is how a send interrupted by a crash is reconciled.
 
-An unknown message answers 200 and changes nothing: Twilio would otherwise keep
+An unknown message answers 204 and changes nothing: Twilio would otherwise keep
 retrying a callback that can never apply (e.g. for a text sent before a restore).
 """
 
@@ -55,7 +55,9 @@ ERROR_REASONS = {
 
 
 def _find(message_ref: str | None, sid: str) -> Message | None:
-    if message_ref and message_ref.isdigit() and len(message_ref) < 19:
+    # ASCII digits only ('²' is a digit that int() refuses), within the 32-bit id column.
+    digits = message_ref and message_ref.isascii() and message_ref.isdigit()
+    if digits and len(message_ref) < 11 and int(message_ref) < 2**31:
         message = db.session.get(Message, int(message_ref))
         if message is not None and message.direction == "out":
             return message
