@@ -250,6 +250,20 @@ def test_an_out_of_range_at_is_422(app, staff, fake, at):
         assert db.session.execute(select(Broadcast)).first() is None
 
 
+def test_a_text_with_no_default_language_translation_is_never_a_mix(app, staff, fake):
+    """The summary exists only in French: an English member gets it all in French
+    (summary and reply instructions), not French with English instructions."""
+    add_members(app, [Person(1, language="en"), Person(2, language="fr")])
+    staff.consultation(title={"fr": "Horaires"}, summary={"fr": "Faut-il ouvrir le lundi ?"})
+    assert staff.post("/consultations/P12/broadcast").status_code == 202
+    french = "P12: Faut-il ouvrir le lundi ?\nRépondez P12 OUI, NON ou ABSTENTION"
+    assert fake.bodies_to(phone(1)) == [french]
+    assert fake.bodies_to(phone(2)) == [french]
+    preview = staff.get("/consultations/P12/broadcast/preview").json
+    shown = {row["language"]: row["text_language"] for row in preview["languages"]}
+    assert shown["en"] == "fr"
+
+
 # ---------------------------------------------------------------------- status callbacks
 
 

@@ -82,8 +82,14 @@ def closes_text(consultation: Consultation, language: str, timezone: str) -> str
 
 
 def _language_for(texts: dict[str, str], language: str, default: str) -> str:
-    """The language a member gets: theirs if the text exists in it, else the default."""
-    return language if texts.get(language) else default
+    """The language a member gets: theirs if the text exists in it, else the default,
+    else (no text in the default language either) the first language it has, so the
+    whole text, instructions included, is in one language."""
+    if texts.get(language):
+        return language
+    if texts.get(default):
+        return default
+    return next((code for code, text in texts.items() if text and code in LANGUAGES), default)
 
 
 def summary_bodies(consultation: Consultation, cfg: Settings) -> dict[str, str]:
@@ -192,7 +198,7 @@ def _describe(
         languages.append(
             {
                 "language": language,
-                "text_language": language if sources.get(language) else default,
+                "text_language": _language_for(sources, language, default),
                 "body": bodies[language],
                 "characters": len(bodies[language]),
                 "segments": info.segments,
