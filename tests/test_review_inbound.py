@@ -38,6 +38,9 @@ def test_register_page_number_in_superscript_digits_is_not_a_500(client, page):
 # --- staff API: consultations ----------------------------------------------------------
 
 
+DRAFT_JSON = '{"code": "Q1", "kind": "yes_no", "title": {"en": "T"}, "summary": {"en": "S"}}'
+
+
 def draft(api, **fields):
     """POST a small yes/no draft with `fields` added; the response."""
     payload = {"code": "Q1", "kind": "yes_no", "title": {"en": "T"}, "summary": {"en": "S"}}
@@ -92,6 +95,34 @@ def test_code_with_a_final_newline_is_refused_not_a_second_p12(api, code):
     assert response.status_code == 422
     assert "code" in response.get_json()["error"]
     assert api.get("/consultations/P12%0A").status_code == 404
+
+
+# --- staff API: bodies that are not text or JSON a page can show ----------------------
+
+
+@pytest.mark.parametrize(
+    "path,payload",
+    [
+        ("/members", '{"phone": "07400 123456", "name": "Amira \\ud800"}'),
+        ("/consultations", DRAFT_JSON.replace('"T"', '"T \\udfff"')),
+        ("/consultations", DRAFT_JSON.replace('"S"', '"\\ud83d S"')),
+    ],
+)
+def test_lone_surrogate_in_a_json_body_is_422(api, client, path, payload):
+    """JSON can spell one; stored, it made the member a 500, and /c/{code} and the register
+    a 500 for everyone from then on (it cannot be written as UTF-8)."""
+    response = api.post(path, data=payload, content_type="application/json")
+    assert response.status_code == 422
+    assert "Unicode" in response.get_json()["error"]
+    assert client.get("/decisions").status_code == 200
+
+
+def test_json_nested_too_deep_is_422_not_a_500(api):
+    response = api.post(
+        "/members", data="[" * 100_000 + "]" * 100_000, content_type="application/json"
+    )
+    assert response.status_code == 422
+    assert response.get_json() == {"error": "the body must be valid JSON"}
 
 
 # --- NUL characters (PostgreSQL text cannot hold them) ---------------------------------

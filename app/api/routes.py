@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import current_app, jsonify, request
@@ -55,11 +56,19 @@ def http_error(exc: HTTPException):
 
 def body() -> dict[str, Any]:
     """The request's JSON object, or Invalid with a clear message."""
-    data = request.get_json(silent=True, force=True)
+    try:
+        data = request.get_json(silent=True, force=True)
+    except RecursionError:  # nested too deep to parse; `silent` only covers ValueError
+        data = None
     if data is None:
         raise Invalid("the body must be valid JSON")
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object")
+    try:
+        # JSON may spell a lone surrogate ("\ud800"): no page or text could show it.
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise Invalid("the body must be valid Unicode text (a lone surrogate was found)") from None
     return data
 
 
