@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select, update
 
-from app.domain import members, outbox
+from app.domain import broadcasts, members, outbox
 from app.extensions import db
 from app.models import AuditEvent, Broadcast, Consultation, Member, Message, utcnow
 from app.worker import remind_due
@@ -223,6 +223,47 @@ def test_a_reminder_over_budget_does_not_block_the_other_reminders(app, staff, f
         ).scalars()
         assert list(refused) == ["P1"]  # staff can see why P1 had no reminder
     assert fake.bodies_to(phone(1))[0].startswith("Reminder")
+
+
+def test_a_cancel_while_the_expansion_waits_leaves_nothing_queued(app, staff, fake):
+    """Staff cancel after the expansion has read the broadcast but before it claims it:
+    the expansion must see the cancel, not queue rows that nothing will ever send or skip."""
+    add_members(app, [Person(1), Person(2)])
+    staff.consultation()
+    with app.app_context():
+        consultation = db.session.execute(select(Consultation)).scalar_one()
+        broadcast, _ = broadcasts.create_summary(
+            consultation, actor="test", cfg=app.config["CHORUS"]
+        )
+        db.session.commit()
+        broadcast_id = broadcast.id
+    cancelling, go = threading.Event(), threading.Event()
+
+    def cancel():
+        with app.app_context():
+            broadcasts.cancel(db.session.get(Broadcast, broadcast_id), actor="staff")
+            db.session.flush()  # the broadcast row is now locked by this transaction
+            cancelling.set()
+            go.wait(10)
+            db.session.commit()
+
+    def expand():
+        with app.app_context():
+            broadcasts._expand(broadcast_id)
+
+    canceller = threading.Thread(target=cancel)
+    canceller.start()
+    assert cancelling.wait(10)
+    expander = threading.Thread(target=expand)
+    expander.start()  # reads "sending", then waits for the row lock
+    time.sleep(0.5)
+    go.set()
+    canceller.join(10)
+    expander.join(10)
+    with app.app_context():
+        got = broadcasts.broadcast_json(db.session.get(Broadcast, broadcast_id))
+    assert (got["status"], got["pending"]) == ("cancelled", 0)
+    assert fake.messages == []
 
 
 # ---------------------------------------------------------------------- the staff API

@@ -432,9 +432,15 @@ def _expand(broadcast_id: int) -> int:
         db.session.rollback()
         return 0
     now = utcnow()
+    # The status again here: a cancel may have committed since the read above (this
+    # UPDATE waits for its row lock, then sees it), and its rows would stay queued.
     claimed = db.session.execute(
         update(Broadcast)
-        .where(Broadcast.id == broadcast_id, Broadcast.expanded_at.is_(None))
+        .where(
+            Broadcast.id == broadcast_id,
+            Broadcast.expanded_at.is_(None),
+            Broadcast.status.in_(("sending", "paused")),
+        )
         .values(expanded_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
