@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -104,6 +105,27 @@ def test_a_stop_between_claim_and_send_is_honoured(make_app, fake):
         thread.join(10)
         assert fake.messages == []
         assert status(app, message_id) == "skipped"
+    finally:
+        finish(app)
+
+
+def test_a_broadcast_text_booked_before_quiet_hours_waits_for_their_end(make_app, fake):
+    """A batch job books texts up to half a second ahead and looks at the clock every
+    half second: a text booked just before quiet hours began must not go inside them."""
+    now = datetime.now(ZoneInfo("Europe/London"))
+    window = f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=1):%H:%M}"
+    app = make_app(**twilio_env(fake, QUIET_HOURS=window, TIMEZONE="Europe/London"))
+    try:
+        add_members(app, [Person(1)])
+        staff = Staff(app)
+        staff.consultation()
+        broadcast_id = staff.post("/consultations/P12/broadcast").json["broadcast_id"]
+        with app.app_context():
+            (message_id,) = db.session.execute(select(Message.id)).scalars()
+            # What the batch job did at 20:59:59.9, the send coming due after 21:00.
+            outbox.outbox().dispatch(message_id, 1, bulk=True, broadcast_id=broadcast_id)
+        assert fake.messages == []
+        assert status(app, message_id) == "queued"  # it goes when quiet hours end
     finally:
         finish(app)
 

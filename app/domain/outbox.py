@@ -257,6 +257,17 @@ def recheck(message_id: int) -> bool:
     return skipped == 0
 
 
+def release(message_id: int) -> None:
+    """Give a claim back untried: the text is queued again as it was."""
+    db.session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == "sending")
+        .values(status="queued", claimed_at=None, claimed_by=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
 def record_sent(message_id: int, sid: str) -> None:
     """Twilio accepted it: keep the sid and move it to 'sent' (never backwards)."""
     now = utcnow()
@@ -491,7 +502,7 @@ class Outbox:
                 return
             message = db.session.get(Message, message_id)
             assert message is not None
-            phone, body = message.phone, message.body
+            phone, body, broadcast_id = message.phone, message.body, message.broadcast_id
             db.session.rollback()  # end the read transaction before the slow call
             while slot is not None:
                 late = time.monotonic() - slot.at
@@ -500,6 +511,9 @@ class Outbox:
                     break
                 wait = self.limiter.book(self.backend.sender, slot.cost, slot.horizon)
                 slot = Slot(time.monotonic() + (wait or 0.0), slot.cost, slot.horizon)
+            if broadcast_id is not None and quiet_until(settings()) is not None:
+                release(message_id)  # booked before quiet hours began: it goes after them
+                return
             if not recheck(message_id):
                 return  # a STOP landed after the claim
             callback = status_callback_url(message_id)
