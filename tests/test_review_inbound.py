@@ -306,3 +306,34 @@ def test_audit_events_of_two_transactions_at_once_both_commit_in_one_chain(app, 
         seqs = db.session.execute(select(AuditEvent.seq).order_by(AuditEvent.seq)).scalars()
         assert list(seqs) == list(range(1, before + 3))
         assert audit.verify().ok
+
+
+def test_same_code_drafted_twice_at_once_is_one_201_and_one_409(app, token):
+    """The unique code fired in the second request's flush: a 500 instead of a 409."""
+    headers = {"Authorization": f"Bearer {token}"}
+    for n in range(5):
+        code = f"R{n}"
+        start = threading.Barrier(4)
+        codes, errors = [], []
+
+        def post(code=code, start=start, codes=codes, errors=errors):
+            try:
+                client = app.test_client()
+                start.wait()
+                response = client.post(
+                    "/api/v1/consultations",
+                    headers=headers,
+                    data=DRAFT_JSON.replace('"Q1"', f'"{code}"'),
+                    content_type="application/json",
+                )
+                codes.append(response.status_code)
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=post) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        assert sorted(codes) == [201, 409, 409, 409]

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, union
+from sqlalchemy.exc import IntegrityError
 
 from .. import audit
 from ..config import LANGUAGES
@@ -138,8 +139,13 @@ def create(payload: Any, *, actor: str, timezone: str = "Europe/London") -> Cons
         closes_at=closes_at,
         remind_at=remind_at,
     )
-    db.session.add(consultation)
-    db.session.flush()
+    try:
+        # A savepoint: the same code drafted in a concurrent request is a 409, not a 500.
+        with db.session.begin_nested():
+            db.session.add(consultation)
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict(f"a consultation with the code {code} already exists") from None
     audit.record(actor, "consultation.created", "consultation", code, {"kind": kind})
     return consultation
 
