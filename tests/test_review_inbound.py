@@ -337,3 +337,26 @@ def test_same_code_drafted_twice_at_once_is_one_201_and_one_409(app, token):
             thread.join()
         assert not errors, errors
         assert sorted(codes) == [201, 409, 409, 409]
+
+
+@pytest.mark.parametrize("char", ["\x0b", "\x1b", "\x01", "\ufffe"])
+@pytest.mark.parametrize("field", ["title", "summary", "body", "option"])
+def test_staff_text_with_a_control_character_is_422(api, field, char):
+    """Stored, it made every TwiML reply quoting it (INFO, a confirmation naming the option)
+    ill-formed XML: Twilio drops the reply and the member gets nothing."""
+    text = {"en": f"Line one{char}line two"}
+    fields = {"kind": "choice", "options": [{"label": {"en": "A"}}, {"label": {"en": "B"}}]}
+    if field == "option":
+        fields["options"][1] = {"label": text}
+    else:
+        fields[field] = text
+    response = draft(api, **fields)
+    assert response.status_code == 422
+    assert "control characters" in response.get_json()["error"]
+
+
+def test_staff_text_keeps_line_breaks_and_tabs(api, world):
+    assert draft(api, body={"en": "Line one\r\nline two\n\tthree"}).status_code == 201
+    assert api.post("/consultations/Q1/open").status_code == 200
+    reply = world.text(world.member(), "INFO Q1")
+    assert "line two" in reply

@@ -19,6 +19,9 @@ from .members import clean_groups
 
 CODE = re.compile(r"^[A-Za-z]{1,3}[0-9]{1,4}\Z")  # \Z: "$" also matches before a final newline
 MAX_OPTIONS = 20
+# Characters XML 1.0 cannot carry: in a TwiML reply (INFO, a confirmation naming an
+# option) they make the whole answer unreadable to Twilio, so the member gets nothing.
+NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MAX_QUORUM = 1_000_000  # more people than any community; the column is a 32-bit integer
 
 
@@ -53,6 +56,8 @@ def _texts(payload: dict, field: str, required: bool, limit: int) -> dict[str, s
             raise Invalid(f"{field}.{lang} must be non-empty text")
         if len(text) > limit:
             raise Invalid(f"{field}.{lang} is longer than {limit} characters")
+        if NOT_IN_XML.search(text):
+            raise Invalid(f"{field}.{lang} must not contain control characters")
         out[lang] = text.strip()
     return out
 
