@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import AuditEvent, Comment, Member, Message
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
 from tests.fake_twilio import sign
-from tests.inbound_helpers import World, inbound_params
+from tests.inbound_helpers import World, inbound_params, new_sid
 
 
 @pytest.fixture
@@ -360,3 +360,58 @@ def test_staff_text_keeps_line_breaks_and_tabs(api, world):
     assert api.post("/consultations/Q1/open").status_code == 200
     reply = world.text(world.member(), "INFO Q1")
     assert "line two" in reply
+
+
+# --- Twilio retries after a STOP ----------------------------------------------------------
+
+
+def test_retry_of_an_earlier_text_after_stop_gets_no_reply(world):
+    """The stored answer is not replayed to someone who has since said STOP."""
+    world.consultation("P12")
+    phone = world.member()
+    sid = new_sid()
+    assert "P12" in world.text(phone, "yes", sid=sid)
+    assert world.text(phone, "STOP") is not None
+    assert world.text(phone, "yes", sid=sid) is None
+    assert world.results("P12")["votes"]["yes"] == 1
+    assert world.count(Message, Message.direction == "in") == 2
+
+
+def test_retry_of_a_strangers_text_after_stop_gets_no_reply(world):
+    phone = world.stranger()
+    sid = new_sid()
+    assert world.text(phone, "hello", sid=sid) is not None  # the welcome
+    assert world.text(phone, "STOP") is not None
+    assert world.text(phone, "hello", sid=sid) is None
+
+
+def test_retry_of_the_stop_itself_replays_its_one_confirmation(world):
+    phone = world.member()
+    sid = new_sid()
+    first = world.text(phone, "STOP", sid=sid)
+    assert first is not None and world.text(phone, "STOP", sid=sid) == first
+
+
+def test_retry_after_stop_and_start_replays_again(world):
+    world.consultation("P12")
+    phone = world.member()
+    sid = new_sid()
+    first = world.text(phone, "yes", sid=sid)
+    world.text(phone, "STOP")
+    world.text(phone, "START")
+    assert world.text(phone, "yes", sid=sid) == first
+
+
+def test_retry_after_an_opt_out_by_the_carrier_gets_no_reply(world):
+    """Opted out without a STOP text (Twilio's 21610 on a send): silenced the same."""
+    from app.domain import members
+
+    world.consultation("P12")
+    phone = world.member()
+    sid = new_sid()
+    assert world.text(phone, "yes", sid=sid) is not None
+    with world.app.app_context():
+        member = db.session.execute(select(Member).where(Member.phone == phone)).scalar_one()
+        members.opt_out(member, "twilio:21610")
+        db.session.commit()
+    assert world.text(phone, "yes", sid=sid) is None

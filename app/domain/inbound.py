@@ -163,9 +163,32 @@ def _replay(inbound: Message) -> InboundResult:
     reply = db.session.execute(
         select(Message).where(Message.reply_to_id == inbound.id).order_by(Message.id).limit(1)
     ).scalar_one_or_none()
-    if reply is None:
+    if reply is None or _silenced_since(inbound):
         return InboundResult(inbound.id, None, duplicate=True)
     return InboundResult(inbound.id, reply.body, reply.kind, duplicate=True)
+
+
+def _silenced_since(inbound: Message) -> bool:
+    """True when the number has opted out since `inbound`: a retry of it must get nothing.
+
+    A later STOP/START-type text decides; without one, a member opted out some other way
+    (a carrier's 21610) is silenced too, except for the replay of their own STOP's answer.
+    """
+    later = db.session.execute(
+        select(Message.kind)
+        .where(
+            Message.phone == inbound.phone,
+            Message.direction == "in",
+            Message.kind.in_(("stop", "start")),
+            Message.id > inbound.id,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if later is not None:
+        return later == "stop"
+    member = db.session.get(Member, inbound.member_id) if inbound.member_id else None
+    return member is not None and member.status == "opted_out" and inbound.kind != "stop"
 
 
 def _store_reply(ctx: Context, reply: Reply) -> None:
