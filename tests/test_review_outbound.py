@@ -313,6 +313,14 @@ def test_an_out_of_range_at_is_422(app, staff, fake, at):
         assert db.session.execute(select(Broadcast)).first() is None
 
 
+def test_openapi_says_a_broadcast_body_takes_only_at(app, staff, fake):
+    add_members(app, [Person(1)])
+    staff.consultation()
+    assert staff.post("/consultations/P12/broadcast", json={"when": "soon"}).status_code == 422
+    schema = staff.get("/openapi.json").json["components"]["schemas"]["BroadcastIn"]
+    assert schema.get("additionalProperties") is False
+
+
 def test_a_text_with_no_default_language_translation_is_never_a_mix(app, staff, fake):
     """The summary exists only in French: an English member gets it all in French
     (summary and reply instructions), not French with English instructions."""

@@ -296,6 +296,7 @@ SCHEMAS.update(
     {
         "BroadcastIn": {
             "type": "object",
+            "additionalProperties": False,  # any other field is refused (422)
             "properties": {
                 "at": {
                     "type": "string",
