@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from app.domain import broadcasts, members, outbox
+from app.domain import Conflict, broadcasts, members, outbox, outcomes
 from app.extensions import db
-from app.models import AuditEvent, Broadcast, Consultation, Member, Message, utcnow
+from app.models import AuditEvent, Broadcast, Consultation, Member, Message, Outcome, utcnow
 from app.worker import remind_due
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
 from tests.fake_twilio import sign
@@ -286,6 +286,50 @@ def test_a_cancel_while_the_expansion_waits_leaves_nothing_queued(app, staff, fa
         got = broadcasts.broadcast_json(db.session.get(Broadcast, broadcast_id))
     assert (got["status"], got["pending"]) == ("cancelled", 0)
     assert fake.messages == []
+
+
+def test_two_outcomes_at_once_the_second_is_a_conflict(app, staff):
+    """Two staff (or a client retrying) publish the outcome at the same moment: the
+    second is told it is already decided (409), not a 500 from the unique index."""
+    staff.consultation()
+    recorded, go = threading.Event(), threading.Event()
+    second: list[BaseException | None] = []
+
+    def first():
+        with app.app_context():
+            consultation = db.session.execute(select(Consultation)).scalar_one()
+            outcomes.decide(
+                consultation, {"text": {"en": "Yes"}}, actor="a", cfg=app.config["CHORUS"]
+            )  # flushed: the outcome row is written, not yet committed
+            recorded.set()
+            go.wait(10)
+            db.session.commit()
+
+    def other():
+        with app.app_context():
+            consultation = db.session.execute(select(Consultation)).scalar_one()
+            try:
+                outcomes.decide(
+                    consultation, {"text": {"en": "No"}}, actor="b", cfg=app.config["CHORUS"]
+                )
+                second.append(None)
+            except BaseException as exc:  # the test looks at what it was
+                second.append(exc)
+            finally:
+                db.session.rollback()
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert recorded.wait(10)
+    b = threading.Thread(target=other)
+    b.start()  # reads "open", no outcome yet; its write waits for the first's
+    time.sleep(0.5)
+    go.set()
+    a.join(10)
+    b.join(10)
+    assert len(second) == 1 and isinstance(second[0], Conflict), second
+    with app.app_context():
+        assert db.session.execute(select(Outcome.text)).scalars().all() == [{"en": "Yes"}]
 
 
 # ---------------------------------------------------------------------- the staff API

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from .. import audit
 from ..config import LANGUAGES, Settings
 from ..extensions import db
@@ -53,10 +55,16 @@ def decide(
         raise Conflict(f"{consultation.code} is already decided")
     if consultation.status == "open":
         consultations_ops.close(consultation, actor=actor)
+    code = consultation.code
     outcome = Outcome(consultation_id=consultation.id, text=texts, decided_by=actor)
     db.session.add(outcome)
     consultation.status = "decided"
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Decided at the same moment by another request (the outcome is unique).
+        db.session.rollback()
+        raise Conflict(f"{code} is already decided") from None
     audit.record(
         actor,
         "consultation.decided",
