@@ -19,7 +19,7 @@ from app.domain import Conflict, broadcasts, members, outbox, outcomes
 from app.extensions import db
 from app.models import AuditEvent, Broadcast, Consultation, Member, Message, Outcome, utcnow
 from app.worker import remind_due
-from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
+from tests.conftest import AUTH_TOKEN, DATABASE_URL, PUBLIC_BASE_URL
 from tests.fake_twilio import sign
 from tests.outbox_helpers import (
     Person,
@@ -330,6 +330,40 @@ def test_two_outcomes_at_once_the_second_is_a_conflict(app, staff):
     assert len(second) == 1 and isinstance(second[0], Conflict), second
     with app.app_context():
         assert db.session.execute(select(Outcome.text)).scalars().all() == [{"en": "Yes"}]
+
+
+@pytest.mark.skipif("postgresql" not in DATABASE_URL, reason="row locks: PostgreSQL")
+def test_a_pause_racing_a_cancel_does_not_revive_the_broadcast(app, staff, fake):
+    """Staff pause while a cancel is being committed: the pause must see the cancel
+    (409), not overwrite it and leave a cancelled broadcast paused (and resumable)."""
+    add_members(app, [Person(1)])
+    staff.consultation()
+    at = (utcnow() + timedelta(hours=1)).isoformat()
+    broadcast_id = staff.post("/consultations/P12/broadcast", json={"at": at}).json["broadcast_id"]
+    cancelling, go = threading.Event(), threading.Event()
+
+    def cancel():
+        with app.app_context():
+            broadcasts.cancel(db.session.get(Broadcast, broadcast_id), actor="staff")
+            db.session.flush()
+            cancelling.set()
+            go.wait(10)
+            db.session.commit()
+
+    answers = []
+    canceller = threading.Thread(target=cancel)
+    canceller.start()
+    assert cancelling.wait(10)
+    pauser = threading.Thread(
+        target=lambda: answers.append(staff.post(f"/broadcasts/{broadcast_id}/pause"))
+    )
+    pauser.start()
+    time.sleep(0.5)
+    go.set()
+    canceller.join(10)
+    pauser.join(10)
+    assert answers[0].status_code == 409, answers[0].json
+    assert staff.get(f"/broadcasts/{broadcast_id}").json["status"] == "cancelled"
 
 
 # ---------------------------------------------------------------------- the staff API

@@ -233,7 +233,7 @@ def get_broadcast(broadcast_id: int):
 def _broadcast_action(broadcast_id: int, action: str):
     from ..domain import broadcasts as broadcasts_ops
 
-    broadcast = broadcasts_ops.get(broadcast_id)
+    broadcast = broadcasts_ops.get(broadcast_id, lock=True)
     getattr(broadcasts_ops, action)(broadcast, actor=actor())
     db.session.commit()
     if action == "resume":

@@ -47,11 +47,16 @@ from .outbox import BATCH_SIZE, PENDING, pump
 SEGMENT_BUDGET = 6
 
 
-def get(broadcast_id: Any) -> Broadcast:
-    """The broadcast with this id, or NotFound."""
+def get(broadcast_id: Any, *, lock: bool = False) -> Broadcast:
+    """The broadcast with this id, or NotFound; `lock` holds its row until the commit
+    (pause/resume/cancel: a transition committed meanwhile is seen, not overwritten)."""
     # Beyond the 32-bit id column the database refuses the query itself (a 500).
     in_range = isinstance(broadcast_id, int) and 0 < broadcast_id < 2**31
-    found = db.session.get(Broadcast, broadcast_id) if in_range else None
+    found = (
+        db.session.get(Broadcast, broadcast_id, with_for_update=lock, populate_existing=lock)
+        if in_range
+        else None
+    )
     if found is None:
         raise NotFound(f"no broadcast has the id {broadcast_id!r}")
     return found
