@@ -91,7 +91,14 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 
 def _sqlite_pragmas(app: Flask) -> None:
-    """WAL and foreign keys for SQLite, so a worker thread and the web can share it."""
+    """WAL and foreign keys for SQLite, and savepoints inside a real transaction.
+
+    Python's sqlite3 driver opens a transaction only before the first INSERT/UPDATE,
+    so a SAVEPOINT that comes first would commit on release and a request would stop
+    being one transaction. Opening the transaction ourselves just before such a
+    SAVEPOINT fixes that and keeps the driver's lazy BEGIN everywhere else (a BEGIN
+    on every read would make concurrent writers fail on stale snapshots).
+    """
     from sqlalchemy import event
 
     with app.app_context():
@@ -104,3 +111,9 @@ def _sqlite_pragmas(app: Flask) -> None:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine, "savepoint")
+        def _on_savepoint(connection, _name):
+            dbapi_connection = connection.connection.dbapi_connection
+            if dbapi_connection is not None and not dbapi_connection.in_transaction:
+                connection.exec_driver_sql("BEGIN")
