@@ -45,6 +45,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         BABEL_DEFAULT_LOCALE=settings.default_language,
         BABEL_DEFAULT_TIMEZONE=settings.timezone,
         JSON_SORT_KEYS=False,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(
+            settings.public_base_url and settings.public_base_url.startswith("https://")
+        ),
         # Jobs without Redis run in a background thread; tests may ask for them inline.
         JOBS_EAGER=False,
     )

@@ -144,9 +144,13 @@ def test_note_to_staff_with_a_nul_is_recorded_not_a_500(world):
     assert world.rows(Comment)[0].body == "hello anyone there?"
 
 
-def test_simulator_text_with_a_nul_is_recorded_not_a_500(world, client):
+def test_simulator_text_with_a_nul_is_recorded_not_a_500(world, app, token):
+    from tests.test_simulator import send, sign_in
+
+    client = app.test_client()
+    sign_in(client, token)
     phone = world.member()
-    response = client.post("/staff/simulator", data={"phone": phone, "body": "help\x00"})
+    response = send(client, phone=phone, body="help\x00")
     assert response.status_code == 303
     assert world.rows(Message, Message.direction == "in")[0].kind == "help"
 

@@ -19,9 +19,29 @@ def world(app, api, signed_post):
     return World(app, api, signed_post)
 
 
-def send(client, **form):
+@pytest.fixture
+def client(app, token):
+    """A staff client signed in with a token (the test app could send real texts)."""
+    client = app.test_client()
+    sign_in(client, token)
+    return client
+
+
+def form_token(client, path="/staff/simulator") -> str:
+    """The CSRF token of the form on `path`."""
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client, token):
+    """Sign in on /staff/login; returns the answer."""
+    data = {"token": token, "csrf_token": form_token(client, "/staff/login")}
+    return client.post("/staff/login", data=data)
+
+
+def send(client, path="/staff/simulator", **form):
     """Submit the simulator form; returns the redirect response."""
-    return client.post("/staff/simulator", data=form)
+    return client.post(path, data={"csrf_token": form_token(client), **form})
 
 
 def test_page_is_small_accessible_and_needs_no_javascript(client, world):
@@ -121,8 +141,54 @@ def test_home_links_to_the_simulator(client):
 
 def test_the_page_language_survives_sending(client, world):
     phone = world.member()
-    response = client.post("/staff/simulator?lang=ar", data={"member": phone, "body": "hi"})
+    response = send(client, "/staff/simulator?lang=ar", member=phone, body="hi")
     assert response.status_code == 303 and "lang=ar" in response.headers["Location"]
     html = client.get(response.headers["Location"]).get_data(as_text=True)
     assert '<html lang="ar" dir="rtl">' in html
     assert 'action="/staff/simulator?lang=ar"' in html
+
+
+def test_with_real_texts_possible_the_simulator_needs_a_staff_sign_in(app, token, world):
+    anonymous = app.test_client()
+    response = anonymous.get("/staff/simulator")
+    assert response.status_code == 303 and "/staff/login" in response.headers["Location"]
+    phone = world.member()
+    response = anonymous.post("/staff/simulator", data={"member": phone, "body": "STOP"})
+    assert response.status_code == 303 and "/staff/login" in response.headers["Location"]
+    with app.app_context():
+        assert db.session.execute(select(Message)).first() is None
+        assert db.session.execute(select(Member.status)).scalar() == "active"
+
+
+def test_a_wrong_token_does_not_sign_in(app, token):
+    client = app.test_client()
+    response = sign_in(client, token[:-3] + "xyz")
+    assert response.status_code == 401
+    assert "That token is not valid." in response.get_data(as_text=True)
+    assert client.get("/staff/simulator").status_code == 303
+
+
+def test_sign_in_returns_to_the_page_asked_for_and_never_off_site(app, token):
+    client = app.test_client()
+    data = {"token": token, "csrf_token": form_token(client, "/staff/login")}
+    response = client.post("/staff/login?next=/staff/simulator?lang=cy", data=data)
+    assert response.headers["Location"] == "/staff/simulator?lang=cy"
+    client = app.test_client()
+    data = {"token": token, "csrf_token": form_token(client, "/staff/login")}
+    response = client.post("/staff/login?next=//evil.example/x", data=data)
+    assert response.headers["Location"] == "/staff/simulator"
+
+
+def test_a_post_without_the_form_token_is_refused_and_changes_nothing(client, world):
+    phone = world.member()
+    response = client.post("/staff/simulator", data={"member": phone, "body": "STOP"})
+    assert response.status_code == 400
+    with world.app.app_context():
+        assert db.session.execute(select(Message)).first() is None
+
+
+def test_sign_out(client):
+    assert client.get("/staff/simulator").status_code == 200
+    response = client.post("/staff/logout", data={"csrf_token": form_token(client)})
+    assert response.status_code == 303
+    assert client.get("/staff/simulator").status_code == 303

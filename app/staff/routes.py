@@ -1,10 +1,10 @@
-"""Staff console routes: the phone simulator."""
+"""Staff console routes: sign-in and the phone simulator."""
 
 from __future__ import annotations
 
 import uuid
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ from ..extensions import db
 from ..models import Member, Message
 from ..phones import try_e164
 from . import bp
+from .auth import check_csrf, csrf_token, safe_next, signed_in, staff_required, token_row
 
 CONVERSATION_LIMIT = 200
 MEMBER_LIMIT = 500
@@ -25,6 +26,36 @@ def page_language() -> dict[str, str]:
     """`page_lang` and `page_dir` for base.html's <html lang dir> on every page."""
     lang = str(get_locale() or current_app.config["CHORUS"].default_language)
     return {"page_lang": lang, "page_dir": "rtl" if lang in RTL_LANGUAGES else "ltr"}
+
+
+@bp.get("/login")
+def login():
+    """The staff sign-in form."""
+    return _login_page()
+
+
+@bp.post("/login")
+def login_post():
+    """Exchange a staff API token for a signed-in session."""
+    check_csrf()
+    row = token_row(request.form.get("token", ""))
+    if row is None:
+        return _login_page(gettext("That token is not valid."), 401)
+    session.clear()  # a fresh session on sign-in: nothing carried over from before
+    session["staff_token"] = row.id
+    return redirect(safe_next(request.args.get("next")), code=303)
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out."""
+    check_csrf()
+    session.clear()
+    return redirect(url_for("staff.login"), code=303)
+
+
+def _login_page(error: str | None = None, status: int = 200):
+    return render_template("staff_login.html", error=error, csrf_token=csrf_token()), status
 
 
 def _conversation(phone: str | None) -> list[Message]:
@@ -57,13 +88,15 @@ def _page(phone: str | None, error: str | None = None, body: str = "", status: i
             error=error,
             body=body,
             max_body=MAX_BODY,
+            csrf_token=csrf_token(),
+            staff=signed_in(),
         ),
         status,
     )
 
 
-# TODO staff login: the simulator is open to anyone until staff accounts exist.
 @bp.get("/simulator")
+@staff_required
 def simulator():
     """Pick a member or type a number, and see that phone's conversation."""
     region = current_app.config["CHORUS"].default_region
@@ -74,8 +107,8 @@ def simulator():
     return _page(phone)
 
 
-# TODO staff login: anyone can text in as any number until staff accounts exist.
 @bp.post("/simulator")
+@staff_required
 def simulator_send():
     """Text in as that phone, through the same domain code as the Twilio webhook."""
     settings = current_app.config["CHORUS"]
