@@ -175,6 +175,38 @@ def pg_rows(sql: str, params: tuple = ()) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
 
 
+@contextlib.contextmanager
+def exclusive_run(max_wait: float | None = None) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock named after our database and Redis db for the run.
+
+    Two runs with the same BENCH_PG_DATABASE / BENCH_REDIS_URL would drop each other's
+    database and flush each other's queues; the second one waits here (at most
+    BENCH_LOCK_WAIT seconds, default 1800) instead. Without PostgreSQL it does nothing.
+    """
+    if not pg_available():
+        yield
+        return
+    import psycopg
+
+    if max_wait is None:
+        max_wait = float(os.environ.get("BENCH_LOCK_WAIT", "1800"))
+    key = f"chorus-bench:{PG_DATABASE}:{REDIS_URL}"
+    conn = psycopg.connect(PG_ADMIN_URL, autocommit=True)
+    try:
+        deadline = time.monotonic() + max_wait
+        while not conn.execute("select pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"another benchmark run holds {PG_DATABASE} / {REDIS_URL}; set "
+                    "BENCH_PG_DATABASE and BENCH_REDIS_URL to run beside it"
+                )
+            log(f"  another benchmark run is using {PG_DATABASE} / {REDIS_URL}; waiting")
+            time.sleep(10)
+        yield
+    finally:
+        conn.close()  # ends the session, which releases the lock
+
+
 def redis_available() -> bool:
     """True when Redis answers at BENCH_REDIS_URL (default 127.0.0.1:6379/14)."""
     try:

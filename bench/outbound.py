@@ -164,13 +164,19 @@ class CpuMeter:
     def _ours(self) -> dict[int, float]:
         from .loadgen import cpu_by_pid, group_pids
 
-        pids = [pid for proc in self.procs.started for pid in group_pids(proc.pid)]
+        self.role: dict[int, str] = getattr(self, "role", {})
+        for proc in self.procs.started:
+            # "fake-steady" -> fake, "web-kill" -> web, "worker-kill-2" -> worker
+            for pid in group_pids(proc.pid):
+                self.role[pid] = proc.name.split("-", 1)[0]
         rows = common.pg_rows(
             "select pid from pg_stat_activity where datname = %s"
             " or backend_type in ('walwriter', 'checkpointer', 'background writer')",
             (common.PG_DATABASE,),
         )
-        return cpu_by_pid(pids + [r[0] for r in rows])
+        for (pid,) in rows:
+            self.role[pid] = "postgres"
+        return cpu_by_pid(list(self.role))
 
     def start(self) -> CpuMeter:
         """Take the first reading."""
@@ -186,8 +192,13 @@ class CpuMeter:
         wall = time.monotonic() - self.t0
         machine = (machine_cpu_seconds() - self.m0) / wall
         now = self._ours()
-        ours = sum(v - self.ours0.get(pid, 0.0) for pid, v in now.items()) / wall
+        by_role: dict[str, float] = {}
+        for pid, value in now.items():
+            role = self.role.get(pid, "?")
+            by_role[role] = by_role.get(role, 0.0) + (value - self.ours0.get(pid, 0.0)) / wall
+        ours = sum(by_role.values())
         return {
+            **{role: round(v, 2) for role, v in sorted(by_role.items())},
             "ours": round(ours, 2),
             "machine": round(machine, 2),
             "others": round(max(0.0, machine - ours), 2),

@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    with common.exclusive_run():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     began = time.monotonic()
     pg, redis = common.pg_available(), common.redis_available()
     report: dict[str, Any] = {"machine": common.machine(), "quick": args.quick, "skipped": []}
