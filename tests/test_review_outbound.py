@@ -430,3 +430,35 @@ def test_a_status_callback_with_an_odd_message_ref_is_not_a_500(app, client, ref
     assert r.status_code == 204
     assert status(app, message_id) == "delivered"  # found by its sid instead
     assert [m.status for m in messages(app)] == ["delivered"]
+
+
+def test_a_sender_whose_claim_was_taken_back_does_not_send(make_app, fake):
+    """A sender that stalls past its lease while waiting for its slot finds the sweeper
+    gave the text to another sender: it must not send it as well."""
+    app = make_app(**twilio_env(fake, SMS_MAX_PER_SECOND="2"))
+    try:
+        (member_id,) = add_members(app, [Person(1)])
+        message_id = queue_one(app, member_id)
+        sender = outbox.outbox(app)
+        sender.limiter.book(sender.backend.sender, 3)  # the next 1.5 s are taken
+        late = outbox.Slot(time.monotonic() - 1.0, 1, None)
+
+        def deliver():
+            with app.app_context():
+                sender._deliver(message_id, late)
+
+        thread = threading.Thread(target=deliver)
+        thread.start()
+        wait_for_status(app, message_id, "sending")
+        with app.app_context():  # what recovery then a new claim by another sender leave
+            db.session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(claimed_at=utcnow() + timedelta(seconds=1), claimed_by="other")
+            )
+            db.session.commit()
+        thread.join(10)
+        assert fake.messages == []
+        assert status(app, message_id) == "sending"  # the other sender's to send
+    finally:
+        finish(app)

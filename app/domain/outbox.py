@@ -235,9 +235,11 @@ def claim(message_id: int, owner: str | None = None) -> bool:
     return claimed == 1
 
 
-def recheck(message_id: int) -> bool:
+def recheck(message_id: int, claimed_at: datetime | None = None) -> bool:
     """The last look before a claimed text goes to Twilio: skip it if its member opted
-    out since the claim (a STOP that landed while the send waited for its slot).
+    out since the claim (a STOP that landed while the send waited for its slot), and
+    let it go only while the claim made at `claimed_at` is still this sender's (a
+    sender frozen past its lease may find the sweeper gave the text to another).
     True if it may go."""
     active_member = exists().where(Member.id == Message.member_id, Member.status == "active")
     skipped = db.session.execute(
@@ -253,8 +255,20 @@ def recheck(message_id: int) -> bool:
         .values(status="skipped", failed_reason="opted out", updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
+    ours = True
+    if claimed_at is not None and not skipped:
+        ours = (
+            db.session.execute(
+                select(Message.id).where(
+                    Message.id == message_id,
+                    Message.status == "sending",
+                    Message.claimed_at == claimed_at,
+                )
+            ).first()
+            is not None
+        )
     db.session.commit()
-    return skipped == 0
+    return skipped == 0 and ours
 
 
 def release(message_id: int) -> None:
@@ -503,6 +517,7 @@ class Outbox:
             message = db.session.get(Message, message_id)
             assert message is not None
             phone, body, broadcast_id = message.phone, message.body, message.broadcast_id
+            claimed_at = message.claimed_at
             db.session.rollback()  # end the read transaction before the slow call
             while slot is not None:
                 late = time.monotonic() - slot.at
@@ -514,8 +529,8 @@ class Outbox:
             if broadcast_id is not None and quiet_until(settings()) is not None:
                 release(message_id)  # booked before quiet hours began: it goes after them
                 return
-            if not recheck(message_id):
-                return  # a STOP landed after the claim
+            if not recheck(message_id, claimed_at):
+                return  # a STOP landed after the claim, or the claim is no longer ours
             callback = status_callback_url(message_id)
             try:
                 sent = self.backend.send(phone, body, callback)
