@@ -11,8 +11,8 @@ For each database (PostgreSQL, then SQLite):
 4. Chorus under gunicorn, loaded with distinct signed texts (each MessageSid once);
 5. the results API compared with what was sent (a check of the benchmark itself).
 
-The texts are generated per member, round by round (every member's first text, then
-every member's second...), from a seeded random mix: votes (with or without the code,
+The texts are generated per member (15 each, members randomly interleaved) from a
+seeded random mix: votes (with or without the code,
 👍/👎), vote changes, vote + comment, comments, and HELP. A member's texts are sent in
 order and never two at once, as from one phone, so the expected tally is exact.
 """
