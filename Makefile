@@ -1,6 +1,6 @@
 # Chorus: the verbs. `make run` and `make test` are all a new machine needs.
 SHELL := /bin/bash
-PY ?= python3.11
+PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint format translations translations-update bench schema worker clean
 
 $(STAMP): pyproject.toml
-	@command -v $(PY) >/dev/null || { echo "Python 3.11+ is needed as $(PY) (set PY=...)"; exit 1; }
+	@$(PY) -c "import sys; sys.exit(sys.version_info < (3, 11))" || { echo "Python 3.11+ is needed (set PY=...)"; exit 1; }
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
