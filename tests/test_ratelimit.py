@@ -120,7 +120,7 @@ def test_two_processes_share_the_cap():
 
     Redis.from_url(REDIS_URL).flushdb()
     rate = 50
-    start = time.time() + 1.0
+    start = time.time() + 3.0  # room for both children to import, even on a busy machine
     children = [
         subprocess.Popen(
             [sys.executable, "-c", CHILD, REDIS_URL, str(rate), str(start)],
