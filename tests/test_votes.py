@@ -120,14 +120,13 @@ def test_receipt_collision_draws_another(ctx, monkeypatch):
 
 
 def test_receipt_clash_in_the_database_is_retried(ctx, monkeypatch):
-    """The pre-check misses a receipt taken concurrently: the unique key catches it."""
+    """A receipt already taken is caught by the unique key and another one drawn."""
     other = Member(phone="+447400500002", language="en", status="active")
     db.session.add(other)
     db.session.flush()
     taken = votes_ops.record_vote(get("P12"), other, "yes", channel="sms").vote.receipt
     draws = iter([taken, "CDEFGH"])
     monkeypatch.setattr(votes_ops, "new_receipt", lambda: next(draws))
-    monkeypatch.setattr(votes_ops, "_free_receipt", lambda c: votes_ops.new_receipt())
     result = votes_ops.record_vote(get("P12"), member(), "no", channel="sms")
     db.session.commit()
     assert result.vote.receipt == "CDEFGH"
