@@ -177,24 +177,28 @@ def test_retry_of_a_text_that_got_no_reply_gets_none_again(world):
     assert world.count(Message, Message.direction == "in") == 2
 
 
-def test_concurrent_duplicate_is_caught_by_the_database(world, monkeypatch):
-    """The check-then-insert race: the unique key fires, we roll back and replay."""
-    from app.domain import inbound
+def test_duplicate_is_caught_by_the_database(world):
+    """No look before the insert: the unique key fires, we roll back and replay."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import IntegrityError
 
     world.consultation("P12")
     phone = world.member()
     sid = new_sid()
     first = world.text(phone, "no", sid=sid)
-    real = inbound._find_inbound
-    calls = []
+    with world.app.app_context():
+        engine = db.engine
+    errors = []
 
-    def blind_first_look(s):
-        calls.append(s)
-        return None if len(calls) == 1 else real(s)
+    def seen(context):
+        errors.append(context.sqlalchemy_exception)
 
-    monkeypatch.setattr(inbound, "_find_inbound", blind_first_look)
-    assert world.text(phone, "no", sid=sid) == first
-    assert len(calls) == 2  # the pre-check missed, the IntegrityError path answered
+    event.listen(engine, "handle_error", seen)
+    try:
+        assert world.text(phone, "no", sid=sid) == first
+    finally:
+        event.remove(engine, "handle_error", seen)
+    assert len(errors) == 1 and isinstance(errors[0], IntegrityError)
     assert world.results("P12")["votes"]["no"] == 1
     assert world.count(Message, Message.direction == "in") == 1
 

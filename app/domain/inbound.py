@@ -7,9 +7,10 @@ texts it wants sent (the rest of a long INFO) come back as `InboundResult.queued
 for the caller to enqueue after the commit.
 
 Exactly once: the inbound Message's `twilio_sid` is unique in the database. A repeat
-delivery of the same MessageSid finds the stored message and answers with the reply
-stored for it (an outbound Message whose `reply_to_id` is the inbound one), so a
-Twilio retry gets the same TwiML and changes nothing.
+delivery of the same MessageSid fails that key on insert (nothing is looked up first,
+which saves a query on every new text); the transaction is rolled back and the answer
+is the reply stored for the first delivery (an outbound Message whose `reply_to_id` is
+the inbound one), so a Twilio retry gets the same TwiML and changes nothing.
 """
 
 from __future__ import annotations
@@ -108,12 +109,8 @@ def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str)
     `sid` is Twilio's MessageSid, `from_` the sender as Twilio gives it, `to` our number
     (unused while Chorus has one sender).
     A sid seen before returns the stored reply with `duplicate=True` and writes nothing.
-    Call it at the start of a transaction: a concurrent duplicate rolls the session back.
+    Call it at the start of a transaction: a duplicate rolls the session back.
     """
-    stored = _find_inbound(sid)
-    if stored is not None:
-        return _replay(stored)
-
     phone = try_e164(from_, settings.default_region) or from_.strip()[:32]
     # PostgreSQL text cannot hold NUL; it means nothing in an SMS, so it goes.
     text = (body or "").replace("\x00", "")[:MAX_STORED]
@@ -136,7 +133,8 @@ def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str)
     try:
         db.session.flush()
     except IntegrityError:
-        # The same MessageSid in a concurrent request won the insert: answer as it did.
+        # This MessageSid is stored already (a retry, or a concurrent delivery that won
+        # the insert): answer as it was answered.
         db.session.rollback()
         stored = _find_inbound(sid)
         if stored is None:
