@@ -10,7 +10,7 @@ from flask import g, request
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import ApiToken, utcnow
+from ..models import ApiToken
 
 PREFIX = "chorus_"
 
@@ -27,12 +27,10 @@ def create_token(name: str) -> tuple[ApiToken, str]:
     return row, token
 
 
-def authenticate() -> ApiToken | None:
-    """The token row named by the request's `Authorization: Bearer` header, if valid."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token.startswith(PREFIX) or len(token) > 200:
+def find_token(token: str) -> ApiToken | None:
+    """The live (not revoked) token row for `token`, or None."""
+    token = (token or "").strip()
+    if not token.startswith(PREFIX) or len(token) > 200:
         return None
     digest = _hash(token)
     row = db.session.execute(
@@ -41,7 +39,15 @@ def authenticate() -> ApiToken | None:
     # The lookup is by hash, so timing reveals nothing useful; compare anyway for clarity.
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
-    g.api_token = row
+    return row
+
+
+def authenticate() -> ApiToken | None:
+    """The token row named by the request's `Authorization: Bearer` header, if valid."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    row = find_token(token) if scheme.lower() == "bearer" else None
+    if row is not None:
+        g.api_token = row
     return row
 
 
@@ -49,8 +55,3 @@ def actor() -> str:
     """The audit actor for the current API request."""
     token = g.get("api_token")
     return f"api:{token.name}" if token else "api:anonymous"
-
-
-def touch(row: ApiToken) -> None:
-    """Record that the token was used."""
-    row.last_used_at = utcnow()

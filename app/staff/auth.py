@@ -15,21 +15,9 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
-from sqlalchemy import select
 
-from ..api.auth import PREFIX, _hash
 from ..extensions import db
 from ..models import ApiToken
-
-
-def token_row(token: str) -> ApiToken | None:
-    """The live token row for `token`, or None."""
-    token = (token or "").strip()
-    if not token.startswith(PREFIX) or len(token) > 200:
-        return None
-    return db.session.execute(
-        select(ApiToken).where(ApiToken.token_hash == _hash(token), ApiToken.revoked_at.is_(None))
-    ).scalar_one_or_none()
 
 
 def signed_in() -> ApiToken | None:

@@ -8,13 +8,14 @@ from flask import current_app, redirect, render_template, request, session, url_
 from flask_babel import get_locale, gettext
 from sqlalchemy import select
 
+from ..api.auth import find_token
 from ..config import RTL_LANGUAGES
 from ..domain.inbound import enqueue_queued, handle_inbound
 from ..extensions import db
 from ..models import Member, Message
 from ..phones import try_e164
 from . import bp
-from .auth import check_csrf, csrf_token, safe_next, signed_in, staff_required, token_row
+from .auth import check_csrf, csrf_token, safe_next, signed_in, staff_required
 
 CONVERSATION_LIMIT = 200
 MEMBER_LIMIT = 500
@@ -38,7 +39,7 @@ def login():
 def login_post():
     """Exchange a staff API token for a signed-in session."""
     check_csrf()
-    row = token_row(request.form.get("token", ""))
+    row = find_token(request.form.get("token", ""))
     if row is None:
         return _login_page(gettext("That token is not valid."), 401)
     session.clear()  # a fresh session on sign-in: nothing carried over from before
