@@ -173,6 +173,16 @@ def make_app(_schema):
 
 
 @pytest.fixture
+def fake():
+    """A FakeTwilio answering at once (tests/fake_twilio.py), stopped afterwards."""
+    from tests.outbox_helpers import start_fake
+
+    running = start_fake()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
 def app(make_app):
     """The app with Twilio settings for signed webhooks and jobs run inline."""
     return make_app()

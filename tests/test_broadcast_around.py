@@ -18,17 +18,8 @@ from tests.outbox_helpers import (
     finish,
     per_phone,
     phone,
-    start_fake,
     twilio_env,
 )
-
-
-@pytest.fixture
-def fake():
-    """A FakeTwilio answering at once."""
-    running = start_fake()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

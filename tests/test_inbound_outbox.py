@@ -9,15 +9,7 @@ import pytest
 
 from app.models import Message
 from tests.inbound_helpers import World
-from tests.outbox_helpers import finish, start_fake, twilio_env
-
-
-@pytest.fixture
-def fake():
-    """A FakeTwilio answering at once."""
-    running = start_fake()
-    yield running
-    running.stop()
+from tests.outbox_helpers import finish, twilio_env
 
 
 @pytest.fixture

@@ -25,17 +25,8 @@ from tests.outbox_helpers import (
     messages,
     per_phone,
     phone,
-    start_fake,
     twilio_env,
 )
-
-
-@pytest.fixture
-def fake():
-    """A FakeTwilio answering at once."""
-    running = start_fake()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

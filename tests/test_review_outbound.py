@@ -34,14 +34,6 @@ from tests.outbox_helpers import (
 
 
 @pytest.fixture
-def fake():
-    """A FakeTwilio answering at once."""
-    running = start_fake()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 def app(make_app, fake):
     """An app sending through FakeTwilio, jobs inline."""
     made = make_app(**twilio_env(fake))

@@ -42,14 +42,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def fake():
-    """A FakeTwilio answering at once."""
-    running = start_fake()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 def rq_app(make_app, fake, rq_setup):
     """An app whose jobs go to RQ (nothing runs until a worker does), sending with threads."""
     env, config = rq_setup
