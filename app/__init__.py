@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     if settings.database_url.startswith("sqlite"):
         _sqlite_pragmas(app)
+    else:
+        _ping_when_idle(app)
 
     from . import jobs
 
@@ -91,7 +93,45 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    # No pre-ping on every checkout (a round trip per request): _ping_when_idle instead.
+    return {"pool_size": 10, "max_overflow": 20}
+
+
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(app: Flask) -> None:
+    """Check a pooled connection before use only when it sat idle for a while.
+
+    A connection used a moment ago is as good as a ping would say; one that sat idle
+    may have been closed by a database restart or a firewall. Such a connection is
+    pinged on checkout, and a failed ping makes the pool replace it (DisconnectionError).
+    A connection that breaks while busy fails its request; SQLAlchemy then recycles
+    the whole pool, so the next request gets a fresh one.
+    """
+    import time
+
+    from sqlalchemy import event, exc
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection, record, _proxy):
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_connection.rollback()
+        except Exception as error:  # any failure: the pool retries with a new connection
+            raise exc.DisconnectionError(str(error)) from error
 
 
 def _sqlite_pragmas(app: Flask) -> None:

@@ -139,17 +139,29 @@ class Consultation(db.Model):
 
     def option_label(self, number: int, language: str, fallback: str = "en") -> str:
         """The label of option `number` (1-based) in `language`."""
-        labels = self.options[number - 1].get("label", {})
-        return labels.get(language) or labels.get(fallback) or next(iter(labels.values()), "")
+        return option_label(self.options, number, language, fallback)
 
     @property
     def choices(self) -> list[str]:
         """The valid vote values for this consultation's kind."""
-        if self.kind == "yes_no":
-            return ["yes", "no", "abstain"]
-        if self.kind == "choice":
-            return [str(n) for n in range(1, len(self.options) + 1)]
-        return []
+        return choices_for(self.kind, self.options)
+
+
+def option_label(
+    options: list[dict[str, Any]], number: int, language: str, fallback: str = "en"
+) -> str:
+    """The label of option `number` (1-based) of `options` in `language`."""
+    labels = options[number - 1].get("label", {})
+    return labels.get(language) or labels.get(fallback) or next(iter(labels.values()), "")
+
+
+def choices_for(kind: str, options: list[dict[str, Any]]) -> list[str]:
+    """The valid vote values for a consultation of `kind` with `options`."""
+    if kind == "yes_no":
+        return ["yes", "no", "abstain"]
+    if kind == "choice":
+        return [str(n) for n in range(1, len(options) + 1)]
+    return []
 
 
 VOTE_CHANNELS = ("sms", "web", "assisted")

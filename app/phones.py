@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 
@@ -18,13 +20,23 @@ def to_e164(raw: str, region: str = "GB") -> str:
     text = raw.strip()
     if text.startswith("00"):
         text = "+" + text[2:]
+    e164, problem = _parse(text, region)
+    if e164 is None:
+        raise InvalidPhone(f"{raw!r} is {problem}")
+    return e164
+
+
+@lru_cache(maxsize=16384)
+def _parse(text: str, region: str) -> tuple[str | None, str]:
+    """(E.164, "") or (None, what is wrong). Cached: every webhook parses its sender, and
+    the same few thousand members text again and again."""
     try:
         number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidPhone(f"{raw!r} is not a phone number") from exc
+    except phonenumbers.NumberParseException:
+        return None, "not a phone number"
     if not phonenumbers.is_valid_number(number):
-        raise InvalidPhone(f"{raw!r} is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return None, "not a valid phone number"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
 
 
 def try_e164(raw: str, region: str = "GB") -> str | None:

@@ -19,8 +19,10 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
+from flask import has_app_context
 from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +38,7 @@ from . import Conflict, Invalid, grammar
 from . import consultations as consultations_ops
 from . import members as members_ops
 from .current import Current, current_for, latest_for
+from .inbound_fast import handle_common
 from .votes import in_audience, record_vote
 
 log = logging.getLogger(__name__)
@@ -114,9 +117,13 @@ def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str)
     phone = try_e164(from_, settings.default_region) or from_.strip()[:32]
     # PostgreSQL text cannot hold NUL; it means nothing in an SMS, so it goes.
     text = (body or "").replace("\x00", "")[:MAX_STORED]
+    intent = grammar.parse(text)
+    # Votes, comments and HELP from active members: two round trips (inbound_fast).
+    done = handle_common(settings, sid, phone, text, intent)
+    if done is not None:
+        return InboundResult(*done)
     member = db.session.execute(select(Member).where(Member.phone == phone)).scalar_one_or_none()
     info = segments.count(text)
-    intent = grammar.parse(text)
     message = Message(
         direction="in",
         status="received",
@@ -402,18 +409,27 @@ def _target(ctx: Context, *, for_taking_part: bool) -> Target:
 # --- votes and comments ---------------------------------------------------------------
 
 
-def choice_label(
-    consultation: Consultation, choice: str, language: str, *, with_label: bool = True
-) -> str:
+def choice_label(consultation: Any, choice: str, language: str, *, with_label: bool = True) -> str:
     """A choice as a confirmation shows it: YES/NO/ABSTAIN in the language, or `2 Library`."""
     if consultation.kind == "choice":
         if not with_label:
             return choice
         label = consultation.option_label(int(choice), language)
         return f"{choice} {label[:LABEL_CHARS].rstrip()}".rstrip()
-    with force_locale(language):
-        words = {"yes": gettext("YES"), "no": gettext("NO"), "abstain": gettext("ABSTAIN")}
+    words = _choice_words(language) if has_app_context() else _words_now(language)
     return words.get(choice, choice)
+
+
+@cache
+def _choice_words(language: str) -> dict[str, str]:
+    """YES/NO/ABSTAIN in `language`, kept: the catalogs do not change while the process
+    runs. Only inside an app context, where force_locale works."""
+    return _words_now(language)
+
+
+def _words_now(language: str) -> dict[str, str]:
+    with force_locale(language):
+        return {"yes": gettext("YES"), "no": gettext("NO"), "abstain": gettext("ABSTAIN")}
 
 
 def _vote(ctx: Context) -> Reply:
@@ -439,36 +455,61 @@ def _vote(ctx: Context) -> Reply:
     )
     if intent.comment:
         _add_comment(ctx, consultation, intent.comment)
-    other = target.other
-    if intent.comment:
-        kind = "vote_comment_other" if other else "vote_comment"
-    elif other:
-        kind = "vote_recorded_other"
-    else:
-        kind = "vote_changed" if result.changed else "vote_recorded"
+    kind = vote_reply_kind(bool(intent.comment), target.other, result.changed)
+    text = vote_confirmation(
+        kind,
+        consultation,
+        ctx.language,
+        choice=result.vote.choice,
+        previous=result.previous,
+        receipt=result.vote.receipt,
+        other=target.other,
+    )
+    return Reply(kind, text, consultation)
 
-    def confirmation(with_label: bool) -> Reply:
+
+def vote_reply_kind(with_comment: bool, other: str | None, changed: bool) -> str:
+    """Which confirmation a vote gets: with a comment, naming another open one, or a change."""
+    if with_comment:
+        return "vote_comment_other" if other else "vote_comment"
+    if other:
+        return "vote_recorded_other"
+    return "vote_changed" if changed else "vote_recorded"
+
+
+def vote_confirmation(
+    kind: str,
+    consultation: Any,
+    language: str,
+    *,
+    choice: str,
+    previous: str | None,
+    receipt: str,
+    other: str | None,
+) -> str:
+    """The confirmation text of a recorded vote (`consultation`: anything with the
+    `code`, `kind` and `option_label` of a Consultation)."""
+
+    def confirmation(with_label: bool) -> str:
         values: dict[str, Any] = {
             "code": consultation.code,
-            "choice": choice_label(
-                consultation, result.vote.choice, ctx.language, with_label=with_label
-            ),
-            "receipt": result.vote.receipt,
+            "choice": choice_label(consultation, choice, language, with_label=with_label),
+            "receipt": receipt,
         }
         if other:
             values["other"] = other
         if kind == "vote_changed":
             values["previous"] = choice_label(
-                consultation, result.previous, ctx.language, with_label=with_label
+                consultation, previous, language, with_label=with_label
             )
-        return ctx.reply(kind, consultation, **values)
+        return render(kind, language, **values)
 
-    reply = confirmation(with_label=True)
+    text = confirmation(with_label=True)
     # A label is staff text: one accented letter can turn the reply into UCS-2 and double
     # its cost. The option number alone always fits, so fall back to it.
-    if consultation.kind == "choice" and not segments.fits(reply.text, budget(ctx.language)):
-        reply = confirmation(with_label=False)
-    return reply
+    if consultation.kind == "choice" and not segments.fits(text, budget(language)):
+        text = confirmation(with_label=False)
+    return text
 
 
 def _text(ctx: Context) -> Reply:

@@ -31,7 +31,8 @@ def inbound():
     result = handle_inbound(
         current_app.config["CHORUS"], sid, from_, form.get("To", ""), form.get("Body", "")
     )
-    db.session.commit()
+    if db.session.registry.has():  # the common texts commit on their own
+        db.session.commit()
     try:
         enqueue_queued(result.queued)
     except Exception:  # committed rows stay queued for the outbox to find; the reply stands
