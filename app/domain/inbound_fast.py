@@ -217,8 +217,8 @@ def handle_common(
             return list(conn.exec_driver_sql(PG_READ, {"phone": phone}))
 
         def write(plan: Plan, values: dict[str, Any]) -> int | None:
-            with session.begin_nested():
-                return conn.exec_driver_sql(PG_WRITE[plan.vote], values).scalar()
+            with session.begin_nested():  # the SAVEPOINT is emitted by connection()
+                return session.connection().exec_driver_sql(PG_WRITE[plan.vote], values).scalar()
 
     else:
         conn = session.connection()
@@ -227,8 +227,8 @@ def handle_common(
             return list(conn.execute(READ, {"phone": phone}))
 
         def write(plan: Plan, values: dict[str, Any]) -> int | None:
-            with session.begin_nested():
-                return _write_one_by_one(conn, plan, values)
+            with session.begin_nested():  # the SAVEPOINT is emitted by connection()
+                return _write_one_by_one(session.connection(), plan, values)
 
     return _attempts(settings, sid, phone, body, intent, read, write)
 
