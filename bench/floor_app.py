@@ -40,7 +40,7 @@ def engine_for(url: str):
     """An engine with the options Chorus uses (app/__init__.py)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(url, pool_size=10, max_overflow=20)
     return create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
 

@@ -3,8 +3,9 @@
 `python -m bench.queries [--db postgresql|sqlite]` sets up the inbound benchmark's
 database (members, Q1 texted, Q1 + Q2 open), posts one signed text of each kind
 through the app in-process (Flask test client, so no HTTP), and counts the statements
-SQLAlchemy sends for each (the connection-checkout ping, BEGIN/COMMIT and savepoints
-included, since each is a round trip to PostgreSQL). Not a speed number: it explains one.
+sent for each. On PostgreSQL they are counted at the driver (psycopg), so the fast
+path's own statements and psycopg's BEGIN/COMMIT count too: each is a round trip. On
+SQLite they are counted through SQLAlchemy's events. Not a speed number: it explains one.
 """
 
 from __future__ import annotations
@@ -37,10 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     port = 5000
     url, env = inbound.setup(kind, MEMBERS, port)
     os.environ.update(env)
-    from sqlalchemy import event
-
     from app import create_app
-    from app.extensions import db
     from tests.fake_twilio import sign
 
     app = create_app()
@@ -58,24 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     inbound.record_texted(url, q1, MEMBERS, "Q1 summary")
 
     statements: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _count(conn, cursor, statement, params, context, executemany):
-        statements.append(statement.split()[0].upper() + " " + _table(statement))
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn):
-        statements.append("BEGIN")
-
-    @event.listens_for(engine, "commit")
-    def _commit(conn):
-        statements.append("COMMIT")
+    if kind == "postgresql":
+        _count_psycopg(statements)
+    else:
+        _count_sqlalchemy(app, statements)
 
     print(
-        f"database: {kind}; statements counted for member 0 (plus the pool's pre-ping on"
-        f" PostgreSQL); wall and CPU time = mean over {MEMBERS} members, one at a time\n"
+        f"database: {kind}; statements counted for member 0; wall and CPU time = mean"
+        f" over {MEMBERS} members, one at a time\n"
     )
     print("| text | statements | wall ms | CPU ms | statements (member 0) |")
     print("|---|---:|---:|---:|---|")
@@ -102,6 +90,56 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {label} (`{body}`) | {len(seen)} | {mean:.2f} | {mean_cpu:.2f} | {detail} |")
     common.drop_database(kind)
     return 0
+
+
+def _count_sqlalchemy(app, statements: list[str]) -> None:
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(conn, cursor, statement, params, context, executemany):
+        statements.append(_label(statement))
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        statements.append("BEGIN")
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn):
+        statements.append("COMMIT")
+
+
+def _count_psycopg(statements: list[str]) -> None:
+    """Count every statement psycopg sends: cursor executes and its own BEGIN/COMMIT."""
+    import psycopg
+
+    execute = psycopg.Cursor.execute
+    command = psycopg.Connection._exec_command
+
+    def counted_execute(self, query, *args, **kwargs):
+        statements.append(_label(query if isinstance(query, str) else str(query)))
+        return execute(self, query, *args, **kwargs)
+
+    def counted_command(self, cmd, *args, **kwargs):
+        text = cmd.decode() if isinstance(cmd, bytes) else str(cmd)
+        statements.append(_label(text))
+        return command(self, cmd, *args, **kwargs)
+
+    psycopg.Cursor.execute = counted_execute
+    psycopg.Connection._exec_command = counted_command
+
+
+def _label(statement: str) -> str:
+    words = statement.split()
+    if not words:
+        return "?"
+    if words[0].upper() == "WITH":
+        return "WITH ... (one write)"
+    return (words[0].upper() + " " + _table(statement)).strip()
 
 
 def _table(statement: str) -> str:
