@@ -251,10 +251,10 @@ def _own_connection(
         cursor = pg.cursor()
 
         def read() -> list[Any]:
-            return cursor.execute(PG_READ, {"phone": phone}).fetchall()
+            return cursor.execute(PG_READ, {"phone": phone}, prepare=True).fetchall()
 
         def write(plan: Plan, values: dict[str, Any]) -> int | None:
-            row = cursor.execute(PG_WRITE[plan.vote], values).fetchone()
+            row = cursor.execute(PG_WRITE[plan.vote], values, prepare=True).fetchone()
             return row[0] if row else None
 
         return _attempts(settings, sid, phone, body, intent, read, write)
