@@ -206,29 +206,34 @@ def handle_common(
     """
     if intent.kind not in COMMON:
         return None
-    postgresql = db.engine.dialect.name == "postgresql"
-    if postgresql and not _session_busy():
-        return _own_connection(settings, sid, phone, body, intent)
-    session = db.session()
-    if postgresql:
-        conn = session.connection()
+    busy = _session_busy()
+    if db.engine.dialect.name == "postgresql":
+        if not busy:
+            return _own_connection(settings, sid, phone, body, intent)
+        session = db.session()
 
         def read() -> list[Any]:
-            return list(conn.exec_driver_sql(PG_READ, {"phone": phone}))
+            return list(session.connection().exec_driver_sql(PG_READ, {"phone": phone}))
 
         def write(plan: Plan, values: dict[str, Any]) -> int | None:
             with session.begin_nested():  # the SAVEPOINT is emitted by connection()
                 return session.connection().exec_driver_sql(PG_WRITE[plan.vote], values).scalar()
 
     else:
-        conn = session.connection()
+        session = db.session()
 
         def read() -> list[Any]:
-            return list(conn.execute(READ, {"phone": phone}))
+            return list(session.connection().execute(READ, {"phone": phone}))
 
         def write(plan: Plan, values: dict[str, Any]) -> int | None:
-            with session.begin_nested():  # the SAVEPOINT is emitted by connection()
+            if busy:  # the caller's transaction: a savepoint undoes a lost race
+                with session.begin_nested():  # the SAVEPOINT is emitted by connection()
+                    return _write_one_by_one(session.connection(), plan, values)
+            try:  # our own transaction (the caller commits it)
                 return _write_one_by_one(session.connection(), plan, values)
+            except _races():
+                session.rollback()
+                raise
 
     return _attempts(settings, sid, phone, body, intent, read, write)
 
@@ -505,93 +510,110 @@ PG_WRITE = {vote: _pg_write(vote) for vote in (None, "insert", "update")}
 # --- SQLite (and any other database): the same rows through SQLAlchemy Core -----------
 
 
+_SQLITE_INBOUND = (
+    sqlite.insert(_msg)
+    .on_conflict_do_nothing(index_elements=[_msg.c.twilio_sid])
+    .returning(_msg.c.id)
+)
+_SQLITE_VOTE = _v.insert().returning(_v.c.id)
+_SQLITE_CHANGE = _v.update().where(_v.c.id == bindparam("vote_id"))
+_SQLITE_HISTORY = VoteChange.__table__.insert()
+_SQLITE_COMMENT = Comment.__table__.insert()
+_SQLITE_REPLY = _msg.insert()
+
+
 def _write_one_by_one(conn: Connection, plan: Plan, values: dict[str, Any]) -> int | None:
-    """The same rows, one INSERT at a time, in the caller's transaction."""
+    """The same rows, one INSERT at a time, in the transaction the caller holds."""
+    now = values["now"]
     inbound_id = conn.execute(
-        sqlite.insert(_msg)
-        .values(
-            direction="in",
-            status="received",
-            member_id=values["member_id"],
-            phone=values["phone"],
-            body=values["body"],
-            kind=values["kind"],
-            twilio_sid=values["sid"],
-            segments=values["segments"],
-            encoding=values["encoding"],
-            priority="high",
-            error_count=0,
-            created_at=values["now"],
-            updated_at=values["now"],
-        )
-        .on_conflict_do_nothing(index_elements=[_msg.c.twilio_sid])
-        .returning(_msg.c.id)
+        _SQLITE_INBOUND,
+        {
+            "direction": "in",
+            "status": "received",
+            "member_id": plan.member_id,
+            "phone": values["phone"],
+            "body": values["body"],
+            "kind": values["kind"],
+            "twilio_sid": values["sid"],
+            "segments": values["segments"],
+            "encoding": values["encoding"],
+            "priority": "high",
+            "error_count": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
     ).scalar()
     if inbound_id is None:
         return None
-    now = values["now"]
+    vote_id = plan.vote_id
     if plan.vote == "insert":
         vote_id = conn.execute(
-            _v.insert()
-            .values(
-                consultation_id=plan.consultation_id,
-                member_id=plan.member_id,
-                choice=plan.choice,
-                channel="sms",
-                receipt=plan.receipt,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(_v.c.id)
+            _SQLITE_VOTE,
+            {
+                "consultation_id": plan.consultation_id,
+                "member_id": plan.member_id,
+                "choice": plan.choice,
+                "channel": "sms",
+                "receipt": plan.receipt,
+                "created_at": now,
+                "updated_at": now,
+            },
         ).scalar_one()
     elif plan.vote == "update":
-        vote_id = plan.vote_id
         conn.execute(
-            _v.update()
-            .where(_v.c.id == vote_id)
-            .values(choice=plan.choice, channel="sms", entered_by=None, updated_at=now)
+            _SQLITE_CHANGE,
+            {
+                "vote_id": vote_id,
+                "choice": plan.choice,
+                "channel": "sms",
+                "entered_by": None,
+                "updated_at": now,
+            },
         )
     if plan.vote is not None:
         conn.execute(
-            VoteChange.__table__.insert().values(
-                vote_id=vote_id,
-                choice=plan.choice,
-                previous=plan.previous if plan.vote == "update" else None,
-                channel="sms",
-                message_id=inbound_id,
-                created_at=now,
-            )
+            _SQLITE_HISTORY,
+            {
+                "vote_id": vote_id,
+                "choice": plan.choice,
+                "previous": plan.previous if plan.vote == "update" else None,
+                "channel": "sms",
+                "message_id": inbound_id,
+                "created_at": now,
+            },
         )
     if plan.comment is not None:
         conn.execute(
-            Comment.__table__.insert().values(
-                consultation_id=plan.comment_consultation_id,
-                member_id=plan.member_id,
-                body=values["comment"],
-                channel="sms",
-                language=plan.language,
-                visible=True,
-                message_id=inbound_id,
-                created_at=now,
-            )
+            _SQLITE_COMMENT,
+            {
+                "consultation_id": plan.comment_consultation_id,
+                "member_id": plan.member_id,
+                "body": values["comment"],
+                "channel": "sms",
+                "language": plan.language,
+                "visible": True,
+                "message_id": inbound_id,
+                "created_at": now,
+            },
         )
     conn.execute(
-        _msg.insert().values(
-            direction="out",
-            status="sent",
-            member_id=plan.member_id,
-            phone=values["phone"],
-            body=plan.reply,
-            kind=plan.reply_kind,
-            segments=values["reply_segments"],
-            encoding=values["reply_encoding"],
-            priority="high",
-            error_count=0,
-            consultation_id=plan.reply_consultation_id,
-            reply_to_id=inbound_id,
-            sent_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+        _SQLITE_REPLY,
+        {
+            "direction": "out",
+            "status": "sent",
+            "member_id": plan.member_id,
+            "phone": values["phone"],
+            "body": plan.reply,
+            "kind": plan.reply_kind,
+            "segments": values["reply_segments"],
+            "encoding": values["reply_encoding"],
+            "priority": "high",
+            "error_count": 0,
+            "consultation_id": plan.reply_consultation_id,
+            "reply_to_id": inbound_id,
+            "sent_at": now,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     return inbound_id
