@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.domain.inbound import choice_label
+from app.domain.replies import choice_label
 from app.extensions import db
 from app.models import Consultation, Member, Vote
 from app.sms.render import render

@@ -19,11 +19,8 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
-from flask import has_app_context
-from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -33,19 +30,18 @@ from ..extensions import db
 from ..models import Comment, Consultation, Member, Message, utcnow
 from ..phones import try_e164
 from ..sms import segments
-from ..sms.render import budget, render
+from ..sms.render import render
 from . import Conflict, Invalid, grammar
 from . import consultations as consultations_ops
 from . import members as members_ops
 from .current import Current, current_for, latest_for
-from .inbound_fast import handle_common
+from .inbound_fast import MAX_STORED, handle_common
+from .replies import vote_confirmation, vote_reply_kind
 from .votes import in_audience, record_vote
 
 log = logging.getLogger(__name__)
 
-MAX_STORED = 5000  # longer bodies are cut before storage (Twilio itself stops at 1,600)
 MAX_TWIML = 1600  # the most Twilio sends as one message
-LABEL_CHARS = 20  # an option label in a confirmation is cut to this
 TALLY_TOP = 5  # a choice tally by text shows the leading options only
 CLOSED_STATUSES = ("closed", "decided")
 WELCOMES_PER_DAY = 3  # to one unknown number: enough for a person, a bound for a bot loop
@@ -409,29 +405,6 @@ def _target(ctx: Context, *, for_taking_part: bool) -> Target:
 # --- votes and comments ---------------------------------------------------------------
 
 
-def choice_label(consultation: Any, choice: str, language: str, *, with_label: bool = True) -> str:
-    """A choice as a confirmation shows it: YES/NO/ABSTAIN in the language, or `2 Library`."""
-    if consultation.kind == "choice":
-        if not with_label:
-            return choice
-        label = consultation.option_label(int(choice), language)
-        return f"{choice} {label[:LABEL_CHARS].rstrip()}".rstrip()
-    words = _choice_words(language) if has_app_context() else _words_now(language)
-    return words.get(choice, choice)
-
-
-@cache
-def _choice_words(language: str) -> dict[str, str]:
-    """YES/NO/ABSTAIN in `language`, kept: the catalogs do not change while the process
-    runs. Only inside an app context, where force_locale works."""
-    return _words_now(language)
-
-
-def _words_now(language: str) -> dict[str, str]:
-    with force_locale(language):
-        return {"yes": gettext("YES"), "no": gettext("NO"), "abstain": gettext("ABSTAIN")}
-
-
 def _vote(ctx: Context) -> Reply:
     target = _target(ctx, for_taking_part=True)
     if target.refusal is not None:
@@ -466,50 +439,6 @@ def _vote(ctx: Context) -> Reply:
         other=target.other,
     )
     return Reply(kind, text, consultation)
-
-
-def vote_reply_kind(with_comment: bool, other: str | None, changed: bool) -> str:
-    """Which confirmation a vote gets: with a comment, naming another open one, or a change."""
-    if with_comment:
-        return "vote_comment_other" if other else "vote_comment"
-    if other:
-        return "vote_recorded_other"
-    return "vote_changed" if changed else "vote_recorded"
-
-
-def vote_confirmation(
-    kind: str,
-    consultation: Any,
-    language: str,
-    *,
-    choice: str,
-    previous: str | None,
-    receipt: str,
-    other: str | None,
-) -> str:
-    """The confirmation text of a recorded vote (`consultation`: anything with the
-    `code`, `kind` and `option_label` of a Consultation)."""
-
-    def confirmation(with_label: bool) -> str:
-        values: dict[str, Any] = {
-            "code": consultation.code,
-            "choice": choice_label(consultation, choice, language, with_label=with_label),
-            "receipt": receipt,
-        }
-        if other:
-            values["other"] = other
-        if kind == "vote_changed":
-            values["previous"] = choice_label(
-                consultation, previous, language, with_label=with_label
-            )
-        return render(kind, language, **values)
-
-    text = confirmation(with_label=True)
-    # A label is staff text: one accented letter can turn the reply into UCS-2 and double
-    # its cost. The option number alone always fits, so fall back to it.
-    if consultation.kind == "choice" and not segments.fits(text, budget(language)):
-        text = confirmation(with_label=False)
-    return text
 
 
 def _text(ctx: Context) -> Reply:

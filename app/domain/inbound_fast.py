@@ -59,13 +59,14 @@ from ..sms import segments
 from ..sms.render import render
 from . import grammar
 from .current import REACHED
+from .replies import vote_confirmation, vote_reply_kind
 from .votes import new_receipt
 
 log = logging.getLogger(__name__)
 
 COMMON = ("vote", "text", "help")
 ATTEMPTS = 4  # a write that lost a race is decided again from a fresh read
-MAX_STORED = 5000  # as inbound.MAX_STORED
+MAX_STORED = 5000  # longer bodies are cut before storage (Twilio itself stops at 1,600)
 
 _m = Member.__table__
 _c = Consultation.__table__
@@ -344,8 +345,6 @@ def _decide(settings: Settings, seen: Seen, intent: grammar.Intent, body: str) -
     # A vote.
     if target is None or target.kind == "open" or intent.choice not in target.choices:
         return None  # nothing open, comments only, or a choice that does not fit
-    from .inbound import vote_confirmation, vote_reply_kind
-
     plan = Plan(
         seen.member_id,
         language,

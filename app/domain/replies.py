@@ -1,0 +1,85 @@
+"""The wording of vote confirmations, shared by the full and the fast inbound paths.
+
+`consultation` here is anything with the `code`, `kind` and `option_label` of a
+Consultation (the ORM row, or `inbound_fast.Row`).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from flask import has_app_context
+from flask_babel import force_locale, gettext
+
+from ..sms import segments
+from ..sms.render import budget, render
+
+LABEL_CHARS = 20  # an option label in a confirmation is cut to this
+
+
+def choice_label(consultation: Any, choice: str, language: str, *, with_label: bool = True) -> str:
+    """A choice as a confirmation shows it: YES/NO/ABSTAIN in the language, or `2 Library`."""
+    if consultation.kind == "choice":
+        if not with_label:
+            return choice
+        label = consultation.option_label(int(choice), language)
+        return f"{choice} {label[:LABEL_CHARS].rstrip()}".rstrip()
+    words = _choice_words(language) if has_app_context() else _words_now(language)
+    return words.get(choice, choice)
+
+
+@cache
+def _choice_words(language: str) -> dict[str, str]:
+    """YES/NO/ABSTAIN in `language`, kept: the catalogs do not change while the process
+    runs. Only inside an app context, where force_locale works."""
+    return _words_now(language)
+
+
+def _words_now(language: str) -> dict[str, str]:
+    with force_locale(language):
+        return {"yes": gettext("YES"), "no": gettext("NO"), "abstain": gettext("ABSTAIN")}
+
+
+def vote_reply_kind(with_comment: bool, other: str | None, changed: bool) -> str:
+    """Which confirmation a vote gets: with a comment, naming another open one, or a change."""
+    if with_comment:
+        return "vote_comment_other" if other else "vote_comment"
+    if other:
+        return "vote_recorded_other"
+    return "vote_changed" if changed else "vote_recorded"
+
+
+def vote_confirmation(
+    kind: str,
+    consultation: Any,
+    language: str,
+    *,
+    choice: str,
+    previous: str | None,
+    receipt: str,
+    other: str | None,
+) -> str:
+    """The confirmation text of a recorded vote (`consultation`: anything with the
+    `code`, `kind` and `option_label` of a Consultation)."""
+
+    def confirmation(with_label: bool) -> str:
+        values: dict[str, Any] = {
+            "code": consultation.code,
+            "choice": choice_label(consultation, choice, language, with_label=with_label),
+            "receipt": receipt,
+        }
+        if other:
+            values["other"] = other
+        if kind == "vote_changed":
+            values["previous"] = choice_label(
+                consultation, previous, language, with_label=with_label
+            )
+        return render(kind, language, **values)
+
+    text = confirmation(with_label=True)
+    # A label is staff text: one accented letter can turn the reply into UCS-2 and double
+    # its cost. The option number alone always fits, so fall back to it.
+    if consultation.kind == "choice" and not segments.fits(text, budget(language)):
+        text = confirmation(with_label=False)
+    return text
