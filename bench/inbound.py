@@ -409,32 +409,9 @@ def run_one(
         # The floor first, under identical gunicorn settings, on the same texts; then
         # (for reference, not a target) the floor plus one durable write per text.
         for name in ("floor", "floor_write"):
-            floor_port = common.free_port()
-            floor_env = common.base_env("sqlite://", floor_port)
-            if name == "floor_write":
-                if not with_write:
-                    continue
-                floor_url = common.fresh_database(kind)
-                floor_app.create_table(floor_url)
-                floor_env["FLOOR_DATABASE_URL"] = floor_url
-            floor = procs.start(
-                f"{name}-{kind}", common.gunicorn_argv("bench.floor_app:app", floor_port), floor_env
-            )
-            common.wait_port(floor_port, proc=floor.popen)
-            log(f"  {name}: signing {len(texts)} texts")
-            prepared = prepare(texts, floor_port)
-            log(f"  {name}: {duration:.0f}s at 16 connections")
-            _, out[name] = measure(
-                floor_port,
-                prepared,
-                warmup=warmup,
-                duration=duration,
-                cycle=True,
-                pgid=floor.pid,
-                pg=name == "floor_write" and kind == "postgresql",
-            )
-            floor.stop()
-            log(f"  {name}: {out[name]}")
+            if name == "floor_write" and not with_write:
+                continue
+            out[name] = _floor(procs, name, kind, texts, warmup=warmup, duration=duration)
 
         port = common.free_port()
         url, env = setup(kind, members, port)
@@ -474,32 +451,47 @@ def run_one(
 
         # The floor again: this machine's speed drifts by 10-20% within minutes, so the
         # ratio is taken against the mean of the floor measured before and after.
-        floor_port = common.free_port()
-        floor = procs.start(
-            f"floor-after-{kind}",
-            common.gunicorn_argv("bench.floor_app:app", floor_port),
-            common.base_env("sqlite://", floor_port),
+        out["floor_after"] = _floor(
+            procs, "floor_after", kind, texts, warmup=warmup, duration=duration
         )
-        common.wait_port(floor_port, proc=floor.popen)
-        prepared = prepare(texts, floor_port)
-        log(f"  floor again: {duration:.0f}s at 16 connections")
-        _, out["floor_after"] = measure(
-            floor_port,
-            prepared,
-            warmup=warmup,
-            duration=duration,
-            cycle=True,
-            pgid=floor.pid,
-            pg=False,
-        )
-        floor.stop()
-        log(f"  floor again: {out['floor_after']}")
         floors = [out["floor"]["rps"], out["floor_after"]["rps"]]
         out["floor_mean_rps"] = round(sum(floors) / 2, 1)
         if out["floor_mean_rps"]:
             out["ratio"] = round(out["chorus"]["rps"] / out["floor_mean_rps"], 3)
     common.drop_database(kind)
     return out
+
+
+def _floor(
+    procs: common.Procs, name: str, kind: str, texts: list[Text], *, warmup: float, duration: float
+) -> dict[str, Any]:
+    """Measure the floor ("floor", "floor_after") or the floor + one durable write
+    ("floor_write", on a fresh `kind` database) under Chorus's gunicorn settings."""
+    floor_port = common.free_port()
+    floor_env = common.base_env("sqlite://", floor_port)
+    if name == "floor_write":
+        floor_url = common.fresh_database(kind)
+        floor_app.create_table(floor_url)
+        floor_env["FLOOR_DATABASE_URL"] = floor_url
+    floor = procs.start(
+        f"{name}-{kind}", common.gunicorn_argv("bench.floor_app:app", floor_port), floor_env
+    )
+    common.wait_port(floor_port, proc=floor.popen)
+    log(f"  {name}: signing {len(texts)} texts")
+    prepared = prepare(texts, floor_port)
+    log(f"  {name}: {duration:.0f}s at 16 connections")
+    _, summary = measure(
+        floor_port,
+        prepared,
+        warmup=warmup,
+        duration=duration,
+        cycle=True,
+        pgid=floor.pid,
+        pg=name == "floor_write" and kind == "postgresql",
+    )
+    floor.stop()
+    log(f"  {name}: {summary}")
+    return summary
 
 
 def verify(api: data.Api, url: str, texts: list[Text], result: loadgen.LoadResult) -> dict:
