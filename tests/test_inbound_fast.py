@@ -1,8 +1,8 @@
 """The two-round-trip path for common texts (app/domain/inbound_fast.py) answers and
 records exactly what the full path does.
 
-One script of texts (votes, changes, repeats, vote + comment, comments, HELP, in
-several languages, plus the cases the fast path must hand over: strangers, STOP,
+One script of texts (votes, changes, repeats, vote + comment, comments, HELP, in all
+ten languages, with emoji and non-Latin digits, plus the cases the fast path must hand over: strangers, STOP,
 closed, unknown and not-theirs codes, bad choices, comments-only consultations,
 repeated MessageSids) is played twice on a clean database: once as shipped, once
 with the fast path switched off. The replies and every row written (messages, votes,
@@ -51,11 +51,18 @@ def _script(world: World) -> list[tuple[str, str, str | None]]:
         "bn": world.member("bn"),
         "es": world.member("es"),
         "staff": world.member("en", groups=["staff"]),
+        "pt": world.member("pt"),
+        "pl": world.member("pl"),
+        "ro": world.member("ro"),
+        "ur": world.member("ur"),
+        "en2": world.member("en"),
         "stranger": world.stranger(),
     }
     world.sent("Q1", people["en"])
     world.sent("Q2", people["fr"])
     world.sent("Q1", people["fr"])
+    for who in ("pt", "pl", "ro", "ur", "en2"):
+        world.sent("Q1", people[who])
     texts = [
         ("en", "YES", "SM" + "e1" * 16),
         ("en", "yes", None),  # the same choice again
@@ -95,6 +102,22 @@ def _script(world: World) -> list[tuple[str, str, str | None]]:
         ("stranger", "YES", None),
         ("stranger", "JOIN", None),
         ("stranger", "YES", None),
+        ("pt", "sim", None),
+        ("pt", "Q2 3 porque é perto", None),
+        ("pt", "AJUDA", None),
+        ("pl", "Tak", None),
+        ("pl", "nie", None),
+        ("pl", "POMOC", None),
+        ("ro", "Q1 da", None),
+        ("ro", "Q1 NU pentru că", None),
+        ("ro", "ajutor", None),
+        ("ur", "ہاں", None),
+        ("ur", "Q2 ۲", None),
+        ("ur", "نہیں", None),  # Q2 is now current and has no "no": full path
+        ("en2", "q1 yes!!", None),
+        ("en2", "Yes please", None),
+        ("en2", "YES🙂", None),
+        ("en2", "👎", None),
         ("en", "", None),
         ("en", "x" * 1600, None),
     ]
@@ -248,9 +271,9 @@ def test_fast_path_answers_and_records_what_the_full_path_does(
     full_rows = _snapshot(app, rename_full)
 
     # The fast path really took the common texts: every vote, comment and HELP of an
-    # active member, except votes whose current consultation is comments-only (Q3),
-    # and, with it switched off, none at all.
-    assert handled == 24, handled
+    # active member, except votes whose current consultation is comments-only (Q3) or
+    # has no such choice, and, with it switched off, none at all.
+    assert handled == 39, handled
     assert sum(fast_calls) == handled
     for fast_reply, full_reply in zip(fast_replies, full_replies, strict=True):
         assert fast_reply == full_reply
