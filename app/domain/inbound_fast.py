@@ -33,6 +33,7 @@ the whole write (nothing of it is kept) and the text is handled again from the r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -282,7 +283,15 @@ def _races() -> tuple[type[Exception], ...]:
     return (IntegrityError, psycopg.IntegrityError)
 
 
-def _attempts(settings, sid, phone, body, intent, read, write) -> tuple[int, str, str] | None:
+def _attempts(
+    settings: Settings,
+    sid: str,
+    phone: str,
+    body: str,
+    intent: grammar.Intent,
+    read: Callable[[], list[Any]],
+    write: Callable[[Plan, dict[str, Any]], int | None],
+) -> tuple[int, str, str] | None:
     """Read, decide, write; again from the read when the write lost a race."""
     for _ in range(ATTEMPTS):
         seen = _seen(read())
