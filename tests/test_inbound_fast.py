@@ -2,9 +2,9 @@
 records exactly what the full path does.
 
 One script of texts (votes, changes, repeats, vote + comment, comments, HELP, in all
-ten languages, with emoji and non-Latin digits, plus the cases the fast path must hand over: strangers, STOP,
-closed, unknown and not-theirs codes, bad choices, comments-only consultations,
-repeated MessageSids) is played twice on a clean database: once as shipped, once
+ten languages, with emoji and non-Latin digits, plus the cases the fast path must
+hand over: strangers, STOP, closed, unknown and not-theirs codes, bad choices,
+comments-only consultations, repeated MessageSids) is played twice on a clean database: once as shipped, once
 with the fast path switched off. The replies and every row written (messages, votes,
 history, comments, members, audit) must be the same; receipts, which are random,
 are compared by where they appear.
@@ -356,3 +356,48 @@ def test_a_vote_that_appears_between_the_read_and_the_write_is_changed_not_doubl
     assert (change.choice, change.previous) == ("yes", "no")
     assert world.count(Message, Message.direction == "in") == 1
     assert world.results("Q1")["votes"] == {"yes": 1, "no": 0, "abstain": 0}
+
+
+def test_one_member_voting_from_eight_requests_at_once_has_one_vote(world, app):
+    """Distinct texts, same member, same moment: the unique key keeps one vote, every
+    text is stored and answered once, and the history has every change."""
+    import threading
+
+    from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
+    from tests.fake_twilio import sign
+    from tests.inbound_helpers import inbound_params, twiml_reply
+
+    phone = world.member()
+    bodies = ["yes", "no", "abstain", "yes", "no", "Q1 yes", "Q1 no", "Q1 abstain"]
+    start = threading.Barrier(len(bodies))
+    replies, errors = [], []
+
+    def deliver(body: str) -> None:
+        params = inbound_params(phone, body)
+        signature = sign(PUBLIC_BASE_URL + "/twilio/inbound", params, AUTH_TOKEN)
+        try:
+            client = app.test_client()
+            start.wait()
+            response = client.post(
+                "/twilio/inbound", data=params, headers={"X-Twilio-Signature": signature}
+            )
+            replies.append(twiml_reply(response))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors, errors
+    assert len(replies) == len(bodies) and all(r and "Q1" in r for r in replies)
+    [vote] = world.rows(Vote)
+    assert sum(world.results("Q1")["votes"].values()) == 1
+    assert world.count(Message, Message.direction == "in") == len(bodies)
+    assert world.count(Message, Message.direction == "out") == len(bodies)
+    history = world.rows(VoteChange)
+    assert history[0].previous is None and all(h.previous for h in history[1:])
+    assert history[-1].choice == vote.choice
+    assert all(vote.receipt in r for r in replies)
