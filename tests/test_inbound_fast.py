@@ -4,10 +4,10 @@ records exactly what the full path does.
 One script of texts (votes, changes, repeats, vote + comment, comments, HELP, in all
 ten languages, with emoji and non-Latin digits, plus the cases the fast path must
 hand over: strangers, STOP, closed, unknown and not-theirs codes, bad choices,
-comments-only consultations, repeated MessageSids) is played twice on a clean database: once as shipped, once
-with the fast path switched off. The replies and every row written (messages, votes,
-history, comments, members, audit) must be the same; receipts, which are random,
-are compared by where they appear.
+comments-only consultations, repeated MessageSids) is played twice on a clean
+database: once as shipped, once with the fast path switched off. The replies and
+every row written (messages, votes, history, comments, members, audit) must be the
+same; receipts, which are random, are compared by where they appear.
 """
 
 from __future__ import annotations
