@@ -295,6 +295,12 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload, ctype, headers = self.server.fake._create_message(
             match["account"], self._basic_auth(), form, media
         )
+        if status == 201 and self.server.fake._take_cut_off():
+            # Accepted, but the connection drops before the answer: the sender cannot
+            # know whether Twilio has the text.
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self._send(status, payload, ctype, headers)
 
     def do_GET(self) -> None:
@@ -402,6 +408,7 @@ class FakeTwilio:
         self._callback_log: list[dict[str, Any]] = []
         self._attempts = 0
         self._fail_next: deque[_Failure] = deque()
+        self._cut_off = 0
         self._fail_for: dict[str, list[Any]] = {}
         self._undeliverable: dict[str, tuple[str, int]] = {}
         self._chains: list[_CallbackChain] = []
@@ -540,6 +547,7 @@ class FakeTwilio:
             self._failures.clear()
             self._callback_log.clear()
             self._attempts = 0
+            self._cut_off = 0
             self._fail_next.clear()
             self._fail_for.clear()
             self._undeliverable.clear()
@@ -588,11 +596,26 @@ class FakeTwilio:
         with self._lock:
             self._fail_for[to_number] = [failure, times]
 
+    def cut_off_next(self, n: int = 1) -> None:
+        """Accept the next ``n`` messages (they are stored, and get their callbacks) but
+        close the connection instead of answering, as a network failure after Twilio has
+        the text would look to the sender."""
+        with self._lock:
+            self._cut_off += n
+
+    def _take_cut_off(self) -> bool:
+        with self._lock:
+            if self._cut_off <= 0:
+                return False
+            self._cut_off -= 1
+            return True
+
     def clear_failures(self) -> None:
-        """Drop every pending ``fail_next`` / ``fail_for`` rule."""
+        """Drop every pending ``fail_next`` / ``fail_for`` / ``cut_off_next`` rule."""
         with self._lock:
             self._fail_next.clear()
             self._fail_for.clear()
+            self._cut_off = 0
 
     def undeliverable(
         self, number: str, error_code: int = 30003, status: str = "undelivered"

@@ -196,6 +196,19 @@ def test_fail_next_then_success(fake: FakeTwilio, client: Client) -> None:
     ]
 
 
+def test_cut_off_next_stores_the_text_and_drops_the_answer(
+    fake: FakeTwilio, client: Client
+) -> None:
+    fake.cut_off_next(1)
+
+    with pytest.raises(requests.ConnectionError):
+        client.messages.create(to=TO, from_=FROM, body="accepted, unanswered")
+    client.messages.create(to=TO, from_=FROM, body="answered")
+
+    assert fake.bodies_to(TO) == ["accepted, unanswered", "answered"]
+    assert fake.failures == []
+
+
 def test_fail_for_number(fake: FakeTwilio, client: Client) -> None:
     stopped, flaky, other = "+15005550009", "+15005550010", "+15005550011"
     fake.fail_for(stopped)  # always: 400 / 21610

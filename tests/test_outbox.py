@@ -87,6 +87,42 @@ def test_429_then_success_is_retried_and_sent_once(app, fake):
     assert (fake.attempts, len(fake.messages)) == (2, 1)
 
 
+def test_an_answer_cut_off_after_twilio_accepted_is_reconciled_not_resent(app, fake):
+    """Twilio has the text but the connection drops before its answer: the send is in
+    doubt, so the claim is kept (no retry), and once its lease is over the sweeper finds
+    the text in Twilio's list and records it instead of sending it again."""
+    fake.cut_off_next(1)
+    broadcast_to(app, [Person(1)])
+    (row,) = messages(app)
+    assert (row.status, row.error_count) == ("sending", 0)
+    assert "dropped" in row.failed_reason
+    assert len(fake.messages) == 1
+
+    retry_later(app)  # within the lease: nothing happens to it
+    assert messages(app)[0].status == "sending"
+    with app.app_context():
+        db.session.execute(update(Message).values(claimed_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+        sweep()
+        sweep()
+    (row,) = messages(app)
+    assert (row.status, row.twilio_sid) == ("sent", fake.messages[0]["sid"])
+    assert (fake.attempts, per_phone(fake)) == (1, {phone(1): 1})
+
+
+def test_a_connection_that_cannot_be_made_is_retried(make_app, fake):
+    """Refused before anything was sent: nothing can have reached Twilio, so retry."""
+    dead = "http://127.0.0.1:9"  # discard port: nothing listens
+    app = make_app(config={"OUTBOX_RETRY_BASE": 0.2}, **twilio_env(fake, TWILIO_API_BASE_URL=dead))
+    try:
+        broadcast_to(app, [Person(1)])
+        (row,) = messages(app)
+        assert (row.status, row.error_count) == ("queued", 1)
+        assert "cannot reach Twilio" in row.failed_reason
+    finally:
+        finish(app)
+
+
 def test_500_is_retried(app, fake):
     fake.fail_next(2, status=500, code=None, raw_body="<html>Internal Server Error</html>")
     broadcast_to(app, [Person(1)])

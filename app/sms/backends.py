@@ -3,11 +3,12 @@
 A backend's `send` returns the provider's answer or raises `SendError`, whose
 `outcome` tells the outbox what to do with the message:
 
-- ``retry``: not sent (429/20429, 5xx, a connection that failed, bad credentials);
-  try again later with backoff.
-- ``in_doubt``: the request went out but no answer came (read timeout); Twilio may
-  have the message. Leave it claimed: a status callback reconciles it, or the
-  sweeper re-queues it when the claim's lease runs out.
+- ``retry``: not sent (429/20429, 5xx, a connection that could not be made, bad
+  credentials); try again later with backoff.
+- ``in_doubt``: the request went out but no answer came (a read timeout, or the
+  connection dropped once it was made); Twilio may have the message. Leave it
+  claimed: a status callback reconciles it, or the sweeper asks Twilio's Messages list
+  when the claim's lease runs out and re-queues it only if Twilio does not have it.
 - ``opted_out``: Twilio says the recipient unsubscribed (21610).
 - ``failed``: a permanent refusal (21211 invalid number, 21614 not a mobile, any
   other 4xx): never retried; the code and Twilio's reason are kept for staff.
@@ -65,6 +66,27 @@ def classify(status: int | None, code: int | None, message: str) -> SendError:
     if status == 429 or code in RETRY_CODES or (status or 0) >= 500 or status in (401, 403):
         return SendError(RETRY, code_text, text)
     return SendError(FAILED, code_text, text)
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when a requests ConnectionError happened before a connection was made (name
+    lookup, refused, connect timeout), so nothing can have reached Twilio."""
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        error = todo.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, NewConnectionError | ConnectTimeoutError):
+            return True
+        todo += [error.__cause__, error.__context__, getattr(error, "reason", None)]
+        todo += [arg for arg in error.args if isinstance(arg, BaseException)]
+    return False
 
 
 class Backend:
@@ -163,6 +185,12 @@ class TwilioBackend(Backend):
         except requests.ReadTimeout:
             # The request was sent; Twilio may have accepted it. Do not guess.
             raise SendError(IN_DOUBT, None, "no answer from Twilio in time") from None
+        except requests.ConnectionError as exc:
+            if _never_connected(exc):
+                raise SendError(RETRY, None, f"cannot reach Twilio: {type(exc).__name__}") from None
+            # Connected, then cut off (reset, closed before the answer): the request may
+            # have reached Twilio. Retrying now could send the text twice.
+            raise SendError(IN_DOUBT, None, "the connection to Twilio dropped") from None
         except requests.RequestException as exc:
             raise SendError(RETRY, None, f"cannot reach Twilio: {type(exc).__name__}") from None
         finally:
