@@ -52,6 +52,37 @@ def inbound_params(phone: str, body: str, sid: str | None = None) -> dict[str, s
     }
 
 
+def deliver_at_once(app, all_params: list[dict[str, str]]) -> tuple[list, list]:
+    """POST every form to /twilio/inbound, signed, from one thread each, all released at
+    the same moment; returns (TwiML reply texts, exceptions)."""
+    import threading
+
+    from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
+    from tests.fake_twilio import sign
+
+    start = threading.Barrier(len(all_params))
+    replies, errors = [], []
+
+    def deliver(params: dict[str, str]) -> None:
+        signature = sign(PUBLIC_BASE_URL + "/twilio/inbound", params, AUTH_TOKEN)
+        try:
+            client = app.test_client()
+            start.wait()
+            response = client.post(
+                "/twilio/inbound", data=params, headers={"X-Twilio-Signature": signature}
+            )
+            replies.append(twiml_reply(response))
+        except Exception as exc:  # pragma: no cover - the caller asserts there is none
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(params,)) for params in all_params]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return replies, errors
+
+
 class World:
     """Members, consultations and texts for one test app."""
 

@@ -7,8 +7,6 @@ test_inbound_languages.py.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import select
 
@@ -18,7 +16,7 @@ from app.sms import segments
 from app.sms.render import render
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
 from tests.fake_twilio import sign
-from tests.inbound_helpers import World, inbound_params, new_sid, twiml_reply
+from tests.inbound_helpers import World, deliver_at_once, inbound_params, new_sid, twiml_reply
 
 ORG = "Chorus"
 
@@ -207,27 +205,7 @@ def test_parallel_deliveries_of_one_sid(world, app):
     """Eight simultaneous deliveries of the same text: one row, one vote, one answer."""
     world.consultation("P12")
     phone = world.member()
-    params = inbound_params(phone, "yes")
-    signature = sign(PUBLIC_BASE_URL + "/twilio/inbound", params, AUTH_TOKEN)
-    replies, errors = [], []
-    start = threading.Barrier(8)
-
-    def deliver():
-        try:
-            client = app.test_client()
-            start.wait()
-            response = client.post(
-                "/twilio/inbound", data=params, headers={"X-Twilio-Signature": signature}
-            )
-            replies.append(twiml_reply(response))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=deliver) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    replies, errors = deliver_at_once(app, [inbound_params(phone, "yes")] * 8)
     assert not errors, errors
     assert len(set(replies)) == 1 and "P12" in replies[0]
     assert world.results("P12")["votes"]["yes"] == 1

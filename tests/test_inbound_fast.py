@@ -21,7 +21,7 @@ from app.domain import inbound_fast
 from app.extensions import db
 from app.models import AuditEvent, Comment, Consultation, Member, Message, Vote, VoteChange
 from tests.conftest import _truncate
-from tests.inbound_helpers import World
+from tests.inbound_helpers import World, deliver_at_once, inbound_params
 
 RECEIPT = re.compile(r"\b[ACDEFGHJKMNPQRTUVWXY34679]{6}\b")
 
@@ -361,35 +361,9 @@ def test_a_vote_that_appears_between_the_read_and_the_write_is_changed_not_doubl
 def test_one_member_voting_from_eight_requests_at_once_has_one_vote(world, app):
     """Distinct texts, same member, same moment: the unique key keeps one vote, every
     text is stored and answered once, and the history has every change."""
-    import threading
-
-    from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
-    from tests.fake_twilio import sign
-    from tests.inbound_helpers import inbound_params, twiml_reply
-
     phone = world.member()
     bodies = ["yes", "no", "abstain", "yes", "no", "Q1 yes", "Q1 no", "Q1 abstain"]
-    start = threading.Barrier(len(bodies))
-    replies, errors = [], []
-
-    def deliver(body: str) -> None:
-        params = inbound_params(phone, body)
-        signature = sign(PUBLIC_BASE_URL + "/twilio/inbound", params, AUTH_TOKEN)
-        try:
-            client = app.test_client()
-            start.wait()
-            response = client.post(
-                "/twilio/inbound", data=params, headers={"X-Twilio-Signature": signature}
-            )
-            replies.append(twiml_reply(response))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=deliver, args=(body,)) for body in bodies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    replies, errors = deliver_at_once(app, [inbound_params(phone, body) for body in bodies])
 
     assert not errors, errors
     assert len(replies) == len(bodies) and all(r and "Q1" in r for r in replies)
