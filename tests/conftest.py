@@ -189,6 +189,25 @@ def app(make_app):
 
 
 @pytest.fixture
+def sending_app(make_app, fake):
+    """An app sending through FakeTwilio, jobs inline; its outbox closed afterwards.
+    Modules that send override `app` with it."""
+    from tests.outbox_helpers import finish, twilio_env
+
+    made = make_app(**twilio_env(fake))
+    yield made
+    finish(made)
+
+
+@pytest.fixture
+def staff(app):
+    """The staff API on the module's `app` (tests/outbox_helpers.py: Staff)."""
+    from tests.outbox_helpers import Staff
+
+    return Staff(app)
+
+
+@pytest.fixture
 def client(app):
     """A test client for the app."""
     return app.test_client()

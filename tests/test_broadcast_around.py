@@ -13,27 +13,16 @@ from app.models import AuditEvent, Broadcast, Comment, Consultation, Outcome, Vo
 from app.worker import sweep
 from tests.outbox_helpers import (
     Person,
-    Staff,
     add_members,
-    finish,
     per_phone,
     phone,
-    twilio_env,
 )
 
 
 @pytest.fixture
-def app(make_app, fake):
+def app(sending_app):
     """An app sending through FakeTwilio, jobs inline."""
-    made = make_app(**twilio_env(fake))
-    yield made
-    finish(made)
-
-
-@pytest.fixture
-def staff(app):
-    """The staff API."""
-    return Staff(app)
+    return sending_app
 
 
 def consultation_id(app, code="P12") -> int:

@@ -9,15 +9,12 @@ import pytest
 
 from app.models import Message
 from tests.inbound_helpers import World
-from tests.outbox_helpers import finish, twilio_env
 
 
 @pytest.fixture
-def app(make_app, fake):
+def app(sending_app):
     """The app, sending one-to-one texts through FakeTwilio."""
-    made = make_app(**twilio_env(fake))
-    yield made
-    finish(made)
+    return sending_app
 
 
 @pytest.fixture

@@ -34,17 +34,9 @@ from tests.outbox_helpers import (
 
 
 @pytest.fixture
-def app(make_app, fake):
+def app(sending_app):
     """An app sending through FakeTwilio, jobs inline."""
-    made = make_app(**twilio_env(fake))
-    yield made
-    finish(made)
-
-
-@pytest.fixture
-def staff(app):
-    """The staff API."""
-    return Staff(app)
+    return sending_app
 
 
 def queue_one(app, member_id: int, n: int = 1, body: str = "hello") -> int:
