@@ -175,9 +175,9 @@ def _silenced_since(inbound: Message) -> bool:
     A later STOP/START-type text decides; without one, a member opted out some other way
     (a carrier's 21610) is silenced too, except for the replay of their own STOP's answer.
     """
-    later = _last_stop_or_start(inbound.phone, Message.id > inbound.id)
+    later = members_ops.last_stop_or_start(inbound.phone, Message.id > inbound.id)
     if later is not None:
-        return later == "stop"
+        return later.kind == "stop"
     member = db.session.get(Member, inbound.member_id) if inbound.member_id else None
     return member is not None and member.status == "opted_out" and inbound.kind != "stop"
 
@@ -236,23 +236,8 @@ def _dispatch(ctx: Context) -> Reply | None:
 
 def _stopped_stranger(message: Message) -> bool:
     """True when this unknown number's last STOP/START-type text before `message` was STOP."""
-    return _last_stop_or_start(message.phone, Message.id != message.id) == "stop"
-
-
-def _last_stop_or_start(phone: str, which: Any) -> str | None:
-    """The kind ("stop"/"start") of the newest STOP/START-type text from `phone` among
-    those matching `which`, or None when there is none."""
-    return db.session.execute(
-        select(Message.kind)
-        .where(
-            Message.phone == phone,
-            Message.direction == "in",
-            Message.kind.in_(("stop", "start")),
-            which,
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    last = members_ops.last_stop_or_start(message.phone, Message.id != message.id)
+    return last is not None and last.kind == "stop"
 
 
 def _from_stranger(ctx: Context) -> Reply | None:

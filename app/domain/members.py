@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -113,18 +114,25 @@ def create_member(
     return member
 
 
-def last_stop(phone: str) -> Message | None:
-    """The STOP this number (E.164) last texted, unless a START-type text came after it."""
-    last = db.session.execute(
+def last_stop_or_start(phone: str, *where: Any) -> Message | None:
+    """The newest STOP- or START-type text from this number (E.164), among the inbound
+    texts matching `where` (all of them by default)."""
+    return db.session.execute(
         select(Message)
         .where(
             Message.phone == phone,
             Message.direction == "in",
             Message.kind.in_(("stop", "start")),
+            *where,
         )
         .order_by(Message.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def last_stop(phone: str) -> Message | None:
+    """The STOP this number (E.164) last texted, unless a START-type text came after it."""
+    last = last_stop_or_start(phone)
     return last if last is not None and last.kind == "stop" else None
 
 
