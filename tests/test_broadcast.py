@@ -173,21 +173,28 @@ def test_unknown_things_are_404(staff):
     assert staff.get("/broadcasts/abc").status_code == 404
 
 
+def summary_broadcast(app) -> tuple[int, int]:
+    """Inside an app context: a committed, not yet expanded summary broadcast of the one
+    consultation; (its id, its recipients)."""
+    consultation = db.session.execute(select(Consultation)).scalar_one()
+    broadcast, recipients = broadcasts.create_summary(
+        consultation, actor="test", cfg=app.config["CHORUS"]
+    )
+    db.session.commit()
+    return broadcast.id, recipients
+
+
 def test_opted_out_after_expansion_is_skipped_at_send_time(app, staff, fake):
     """A STOP that arrives mid-broadcast: the claim checks consent again."""
     ids = add_members(app, many(3))
     staff.consultation()
     with app.app_context():
-        consultation = db.session.execute(select(Consultation)).scalar_one()
-        broadcast, _ = broadcasts.create_summary(
-            consultation, actor="test", cfg=app.config["CHORUS"]
-        )
-        db.session.commit()
-        assert broadcasts._expand(broadcast.id) == 3  # rows queued, nothing sent yet
+        broadcast_id, _ = summary_broadcast(app)
+        assert broadcasts._expand(broadcast_id) == 3  # rows queued, nothing sent yet
         members.opt_out(db.session.get(Member, ids[1]), source="sms")
         db.session.commit()
-        outbox.pump(broadcast.id)
-        got = broadcasts.broadcast_json(db.session.get(Broadcast, broadcast.id))
+        outbox.pump(broadcast_id)
+        got = broadcasts.broadcast_json(db.session.get(Broadcast, broadcast_id))
     assert phone(1) not in per_phone(fake)
     assert len(fake.messages) == 2
     assert (got["sent"], got["skipped"], got["status"]) == (2, 1, "completed")
@@ -200,17 +207,13 @@ def test_expansion_runs_once(app, staff):
     add_members(app, many(250))
     staff.consultation()
     with app.app_context():
-        consultation = db.session.execute(select(Consultation)).scalar_one()
-        broadcast, recipients = broadcasts.create_summary(
-            consultation, actor="test", cfg=app.config["CHORUS"]
-        )
-        db.session.commit()
+        broadcast_id, recipients = summary_broadcast(app)
         assert recipients == 250
-        assert broadcasts._expand(broadcast.id) == 250
-        assert broadcasts._expand(broadcast.id) == 0
+        assert broadcasts._expand(broadcast_id) == 250
+        assert broadcasts._expand(broadcast_id) == 0
         db.session.execute(update(Broadcast).values(expanded_at=None))
         db.session.commit()
-        assert broadcasts._expand(broadcast.id) == 0  # the unique (broadcast, member) holds
+        assert broadcasts._expand(broadcast_id) == 0  # the unique (broadcast, member) holds
         batches = db.session.execute(
             select(Message.batch, func.count()).group_by(Message.batch).order_by(Message.batch)
         ).all()
@@ -242,13 +245,8 @@ def test_pause_resume_cancel(app, staff, fake):
     add_members(app, many(4))
     staff.consultation()
     with app.app_context():
-        consultation = db.session.execute(select(Consultation)).scalar_one()
-        broadcast, _ = broadcasts.create_summary(
-            consultation, actor="test", cfg=app.config["CHORUS"]
-        )
-        db.session.commit()
-        broadcasts._expand(broadcast.id)
-        broadcast_id = broadcast.id
+        broadcast_id, _ = summary_broadcast(app)
+        broadcasts._expand(broadcast_id)
 
     r = staff.post(f"/broadcasts/{broadcast_id}/pause")
     assert (r.status_code, r.json["status"]) == (200, "paused")
@@ -303,11 +301,8 @@ def test_a_closed_consultation_stops_its_summary_broadcast(app, staff, fake):
     add_members(app, many(2))
     staff.consultation()
     with app.app_context():
-        consultation = db.session.execute(select(Consultation)).scalar_one()
-        broadcast, _ = broadcasts.create_summary(consultation, actor="t", cfg=app.config["CHORUS"])
-        db.session.commit()
-        broadcasts._expand(broadcast.id)
-        broadcast_id = broadcast.id
+        broadcast_id, _ = summary_broadcast(app)
+        broadcasts._expand(broadcast_id)
     staff.post("/consultations/P12/close")
     with app.app_context():
         outbox.pump(broadcast_id)
@@ -335,11 +330,8 @@ def test_a_cancelled_broadcast_leaves_nothing_pending(app, staff, fake):
     add_members(app, many(2))
     staff.consultation()
     with app.app_context():
-        consultation = db.session.execute(select(Consultation)).scalar_one()
-        broadcast, _ = broadcasts.create_summary(consultation, actor="t", cfg=app.config["CHORUS"])
-        db.session.commit()
-        broadcasts._expand(broadcast.id)
-        broadcast_id = broadcast.id
+        broadcast_id, _ = summary_broadcast(app)
+        broadcasts._expand(broadcast_id)
         first = messages(app)[0].id
         # A worker claimed one and died; then staff cancel.
         db.session.execute(
