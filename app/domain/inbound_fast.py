@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, and_, bindparam, func, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
@@ -67,6 +68,8 @@ log = logging.getLogger(__name__)
 
 COMMON = ("vote", "text", "help")
 ATTEMPTS = 4  # a write that lost a race is decided again from a fresh read
+# A write that lost a race to a unique key, through SQLAlchemy or through psycopg.
+RACES = (IntegrityError, psycopg.IntegrityError)
 MAX_STORED = 5000  # longer bodies are cut before storage (Twilio itself stops at 1,600)
 
 _m = Member.__table__
@@ -233,7 +236,7 @@ def handle_common(
                     return _write_one_by_one(session.connection(), plan, values)
             try:  # our own transaction (the caller commits it)
                 return _write_one_by_one(session.connection(), plan, values)
-            except _races():
+            except RACES:
                 session.rollback()
                 raise
 
@@ -249,8 +252,6 @@ def _own_connection(
     settings: Settings, sid: str, phone: str, body: str, intent: grammar.Intent
 ) -> tuple[int, str, str] | None:
     """PostgreSQL, outside any transaction: psycopg directly, in autocommit."""
-    import psycopg
-
     pooled = db.engine.raw_connection()
     pg = pooled.driver_connection
     try:
@@ -274,15 +275,6 @@ def _own_connection(
         pooled.close()
 
 
-def _races() -> tuple[type[Exception], ...]:
-    """The errors of a write that lost a race to a unique key (SQLAlchemy's or psycopg's)."""
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        return (IntegrityError,)
-    return (IntegrityError, psycopg.IntegrityError)
-
-
 def _attempts(
     settings: Settings,
     sid: str,
@@ -300,7 +292,7 @@ def _attempts(
             return None
         try:
             inbound_id = write(plan, _values(sid, phone, body, intent, plan))
-        except _races() as exc:
+        except RACES as exc:
             # A concurrent first vote by this member, or a receipt drawn twice:
             # nothing of this write was kept; decide again from a fresh read.
             log.info("inbound %s: write lost a race (%s); again", sid, exc)
