@@ -14,6 +14,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask, request
 
+from .catalogs import ensure_compiled
 from .config import LANGUAGES, ROOT, Settings
 from .extensions import babel, db, migrate
 
@@ -36,12 +37,15 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     load_dotenv(ROOT / ".env", override=False)
     app = Flask(__name__, instance_path=str(ROOT / "instance"))
     settings = settings or Settings.from_env(instance_path=Path(app.instance_path))
+    translations = ensure_compiled(
+        ROOT / "translations", LANGUAGES, spare=Path(app.instance_path) / "translations"
+    )
     app.config.update(
         CHORUS=settings,
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
-        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
+        BABEL_TRANSLATION_DIRECTORIES=str(translations),
         BABEL_DEFAULT_LOCALE=settings.default_language,
         BABEL_DEFAULT_TIMEZONE=settings.timezone,
         JSON_SORT_KEYS=False,
