@@ -7,7 +7,6 @@ touches the Flask request.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from flask import Flask, request
 from .catalogs import ensure_compiled
 from .config import LANGUAGES, ROOT, Settings
 from .extensions import babel, db, migrate
+from .ops import logs
 
 
 def select_locale() -> str:
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.config.update(
         CHORUS=settings,
         SECRET_KEY=settings.secret_key,
+        SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
         BABEL_TRANSLATION_DIRECTORIES=str(translations),
@@ -57,8 +58,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         JOBS_EAGER=False,
     )
     app.config.update(overrides)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_format)
 
+    logs.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     jobs.init_app(app)
 
     from .api import bp as api_bp
+    from .ops import bp as ops_bp
+    from .ops import metrics
     from .public import bp as public_bp
     from .staff import bp as staff_bp
     from .webhooks import bp as webhooks_bp
@@ -80,16 +84,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(public_bp)
+    app.register_blueprint(ops_bp)
+    metrics.init_app(app)
 
     from .cli import register
 
     register(app)
-
-    @app.get("/healthz")
-    def healthz():
-        """Liveness and database reachability, for load balancers."""
-        db.session.execute(db.text("SELECT 1"))
-        return {"status": "ok"}
 
     return app
 

@@ -73,6 +73,9 @@ class Settings:
     quiet_hours: tuple[time, time] | None
     open_joining: bool
     org_name: str
+    secret_key_fallbacks: tuple[str, ...] = ()
+    log_format: str = "text"
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, instance_path: Path | None = None):
@@ -93,6 +96,20 @@ class Settings:
         # Texts name the organisation; the one-segment budget holds only for a short GSM name.
         if len(org_name) > 20 or not is_gsm7(org_name):
             raise ValueError("ORG_NAME must be at most 20 plain (GSM-7) characters")
+        public_base_url = (env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None
+        if backend == "twilio":
+            # Twilio signs webhooks for the public URL, and every host must share one key
+            # (a key generated per host would break links and sessions between them).
+            missing = [
+                name for name in ("PUBLIC_BASE_URL", "SECRET_KEY") if not env.get(name, "").strip()
+            ]
+            if missing:
+                raise ValueError(
+                    f"SMS_BACKEND=twilio needs {' and '.join(missing)} set in the environment"
+                )
+        log_format = (env.get("LOG_FORMAT") or "text").strip().lower()
+        if log_format not in {"text", "json"}:
+            raise ValueError(f"LOG_FORMAT must be text or json, not {log_format!r}")
         language = env.get("DEFAULT_LANGUAGE") or "en"
         if language not in LANGUAGES:
             raise ValueError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
@@ -100,7 +117,7 @@ class Settings:
             database_url=db,
             redis_url=env.get("REDIS_URL") or None,
             secret_key=env.get("SECRET_KEY") or instance_secret(instance_path),
-            public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            public_base_url=public_base_url,
             sms_backend=backend,
             twilio_account_sid=sid,
             twilio_auth_token=token,
@@ -116,4 +133,11 @@ class Settings:
             quiet_hours=parse_quiet_hours(env.get("QUIET_HOURS")),
             open_joining=_bool(env.get("OPEN_JOINING"), True),
             org_name=org_name,
+            secret_key_fallbacks=tuple(
+                key.strip()
+                for key in (env.get("SECRET_KEY_FALLBACKS") or "").split(",")
+                if key.strip()
+            ),
+            log_format=log_format,
+            metrics_token=(env.get("METRICS_TOKEN") or "").strip() or None,
         )

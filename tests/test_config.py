@@ -32,14 +32,50 @@ def test_secret_key_is_generated_once_into_instance(tmp_path):
     assert settings(tmp_path, SECRET_KEY="given").secret_key == "given"
 
 
+TWILIO = {
+    "TWILIO_ACCOUNT_SID": "AC1",
+    "TWILIO_AUTH_TOKEN": "t",
+    "PUBLIC_BASE_URL": "https://chorus.example.org",
+    "SECRET_KEY": "one-key-for-every-host",
+}
+
+
 def test_twilio_credentials_switch_the_backend(tmp_path):
-    s = settings(tmp_path, TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t")
+    s = settings(tmp_path, **TWILIO)
     assert s.sms_backend == "twilio"
+    assert settings(tmp_path, **TWILIO, SMS_BACKEND="console").sms_backend == "console"
+
+
+@pytest.mark.parametrize(
+    "missing", [("PUBLIC_BASE_URL",), ("SECRET_KEY",), ("PUBLIC_BASE_URL", "SECRET_KEY")]
+)
+def test_twilio_refuses_to_start_without_public_url_and_shared_key(tmp_path, missing):
+    """Each host would generate its own key, and signatures need the public URL."""
+    env = {k: v for k, v in TWILIO.items() if k not in missing}
+    with pytest.raises(ValueError) as refused:
+        settings(tmp_path, **env)
     assert (
-        settings(
-            tmp_path, TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t", SMS_BACKEND="console"
-        ).sms_backend
-        == "console"
+        str(refused.value)
+        == f"SMS_BACKEND=twilio needs {' and '.join(missing)} set in the environment"
+    )
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_console_backend_still_generates_a_key(tmp_path):
+    assert len(settings(tmp_path, SMS_BACKEND="console").secret_key) == 64
+
+
+def test_secret_key_fallbacks_and_ops_settings(tmp_path):
+    s = settings(
+        tmp_path, SECRET_KEY_FALLBACKS=" old-1, ,old-2 ", LOG_FORMAT="JSON", METRICS_TOKEN="m"
+    )
+    assert s.secret_key_fallbacks == ("old-1", "old-2")
+    assert (s.log_format, s.metrics_token) == ("json", "m")
+    defaults = settings(tmp_path)
+    assert (defaults.secret_key_fallbacks, defaults.log_format, defaults.metrics_token) == (
+        (),
+        "text",
+        None,
     )
 
 
@@ -58,6 +94,7 @@ def test_postgres_urls_use_psycopg3(tmp_path):
         {"DEFAULT_LANGUAGE": "de"},
         {"ORG_NAME": "A" * 21},
         {"ORG_NAME": "Gŵyl"},
+        {"LOG_FORMAT": "xml"},
     ],
 )
 def test_bad_settings_are_refused_clearly(tmp_path, env):

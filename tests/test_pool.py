@@ -42,7 +42,7 @@ def test_a_connection_that_died_while_idle_is_replaced_before_use(app, client):
     _kill(pid)
     info["idle_since"] -= app_module.IDLE_PING_SECONDS + 1  # as if it sat idle
 
-    response = client.get("/healthz")
+    response = client.get("/readyz")
 
     assert response.status_code == 200
     with app.app_context():
@@ -59,5 +59,5 @@ def test_a_connection_that_died_mid_use_fails_one_request_and_the_pool_recovers(
     _kill(pid)
 
     with pytest.raises(OperationalError):
-        client.get("/healthz")
-    assert client.get("/healthz").status_code == 200
+        client.get("/readyz")
+    assert client.get("/readyz").status_code == 200
