@@ -761,9 +761,11 @@ def _lex_at(toks: list[_Tok], p: int, fuzzy: bool) -> _Lex:
     if word in _SPACED_CODE_LETTERS and p + 1 < len(toks) and _DIGITS4.fullmatch(toks[p + 1].fold):
         return _Lex("code", (word + toks[p + 1].fold).upper(), p, p + 2)  # "P 12"
     if word.isascii() and word.isdigit():
-        number = int(word)
-        if 1 <= number <= 99:
-            return _Lex("number", str(number), p, p + 1, weak=True)
+        # Only one or two significant digits can be a choice; never int() a long run
+        # (Python refuses more than 4,300 digits, and a text may hold 1,600).
+        significant = word.lstrip("0")
+        if 1 <= len(significant) <= 2:
+            return _Lex("number", significant, p, p + 1, weak=True)
         return _Lex("word", None, p, p + 1)
     if tok.emoji:
         return _Lex("emoji", None, p, p + 1)
