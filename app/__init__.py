@@ -98,7 +98,9 @@ def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
     # No pre-ping on every checkout (a round trip per request): _ping_when_idle instead.
-    return {"pool_size": 10, "max_overflow": 20}
+    # A database that is down answers at once (refused); one that does not answer at all
+    # fails the connection after 2 s (libpq's smallest timeout) instead of hanging.
+    return {"pool_size": 10, "max_overflow": 20, "connect_args": {"connect_timeout": 2}}
 
 
 IDLE_PING_SECONDS = 10.0

@@ -176,3 +176,31 @@ def test_gunicorn_conf_adds_up_metrics_from_every_worker(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_inbound_answers_503_at_once_when_the_database_is_down():
+    """No hang, no 500: Twilio sees 503 and the text stays in its Messages list."""
+    from .conftest import AUTH_TOKEN, PUBLIC_BASE_URL
+    from .fake_twilio import sign
+
+    client = _app_without_database().test_client()
+    params = inbound_params("+447400123456", "yes", "SM" + "9" * 32)
+    response = client.post(
+        "/twilio/inbound",
+        data=params,
+        headers={
+            "X-Twilio-Signature": sign(PUBLIC_BASE_URL + "/twilio/inbound", params, AUTH_TOKEN)
+        },
+    )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "database is unavailable" in response.get_data(as_text=True)
+
+
+def test_the_api_answers_503_in_its_own_format_when_the_database_is_down():
+    client = _app_without_database().test_client()
+    response = client.get(
+        "/api/v1/members/%2B447400123456", headers={"Authorization": "Bearer chorus_x"}
+    )
+    assert response.status_code == 503
+    assert response.json == {"error": "the database is unavailable; try again shortly"}

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Any
 
+import psycopg
 from alembic.script import ScriptDirectory
 from flask import Response, abort, current_app, request
-from sqlalchemy import text
+from sqlalchemy import exc, text
 
 from ..extensions import db
 from ..jobs import jobs
 from . import bp
 from .metrics import exposition
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
 
 
 @bp.get("/healthz")
@@ -68,3 +73,20 @@ def metrics() -> Response:
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             abort(401)
     return exposition()
+
+
+@bp.app_errorhandler(exc.OperationalError)
+@bp.app_errorhandler(psycopg.OperationalError)  # raw connections (the inbound fast path)
+@bp.app_errorhandler(exc.InterfaceError)
+@bp.app_errorhandler(exc.TimeoutError)
+def database_unavailable(error: Exception) -> tuple[Any, int, dict[str, str]]:
+    """The database cannot be reached: 503 at once, nothing written (the transaction is
+    gone with the connection). Twilio does not retry a webhook; the text is still in
+    its Messages list. The API answers in its own error format."""
+    log.warning("database unavailable: %s", type(error).__name__)
+    db.session.remove()
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    message = "the database is unavailable; try again shortly"
+    if request.path.startswith("/api/"):
+        return {"error": message}, 503, headers
+    return message + "\n", 503, {**headers, "Content-Type": "text/plain; charset=utf-8"}
