@@ -3,6 +3,7 @@
 Every value can be overridden on the command line or with GUNICORN_CMD_ARGS.
 """
 
+import logging
 import multiprocessing
 import os
 import shutil
@@ -45,3 +46,14 @@ def on_starting(server):
 def child_exit(server, worker):
     """Let the metrics of a worker that exited stop counting as live gauges."""
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """Mask phone numbers in the access log too (API paths hold them, URL-encoded)."""
+    from app.ops.logs import MaskingFormatter  # the app is loaded in the worker by now
+
+    for name in ("gunicorn.access", "gunicorn.error"):
+        for handler in logging.getLogger(name).handlers:
+            fmt = handler.formatter._fmt if handler.formatter else None
+            datefmt = handler.formatter.datefmt if handler.formatter else None
+            handler.setFormatter(MaskingFormatter(fmt, datefmt))

@@ -173,6 +173,11 @@ def test_gunicorn_conf_adds_up_metrics_from_every_worker(tmp_path):
         assert "1" not in writers()  # the file left from an earlier run was cleared
         page = requests.get(f"{base}/metrics").text
         assert _sample(page, "chorus_webhook_seconds_count", endpoint="webhooks.inbound") == sent
+        requests.get(f"{base}/api/v1/members/%2B447400123456")
+        server.terminate()
+        server.wait(timeout=30)
+        access = log.read_text()
+        assert "/api/v1/members/%2B44******3456" in access and "7400123456" not in access
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -204,3 +209,31 @@ def test_the_api_answers_503_in_its_own_format_when_the_database_is_down():
     )
     assert response.status_code == 503
     assert response.json == {"error": "the database is unavailable; try again shortly"}
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_phone_numbers_are_masked_in_every_log_line(make_app, capsys, log_format):
+    app = make_app(LOG_FORMAT=log_format)
+
+    @app.get("/_log_a_number")
+    def _log_a_number():
+        logging.getLogger("chorus.test").info("text from %s", "+447400123456")
+        logging.getLogger("chorus.test").info("GET /api/v1/members/%2B447400123456 and +3531234567")
+        return "ok"
+
+    app.test_client().get("/_log_a_number")
+    err = capsys.readouterr().err
+    assert "+44******3456" in err and "%2B44******3456" in err and "+35****4567" in err
+    assert "7400123456" not in err and "1234567" not in err
+    logging.getLogger().handlers = [
+        h for h in logging.getLogger().handlers if not getattr(h, "chorus", False)
+    ]
+
+
+def test_the_console_backend_logs_no_message_bodies(caplog):
+    from app.sms.backends import ConsoleBackend
+
+    backend = ConsoleBackend(make_settings(SMS_BACKEND="console"))
+    with caplog.at_level(logging.INFO):
+        backend.send("+447400123456", "P12: your vote YES is counted", None)
+    assert caplog.messages and "YES" not in " ".join(caplog.messages)
