@@ -12,6 +12,7 @@ import time
 
 import pytest
 import requests
+from itsdangerous import BadSignature
 
 from app import create_app
 from app.config import ROOT
@@ -237,3 +238,16 @@ def test_the_console_backend_logs_no_message_bodies(caplog):
     with caplog.at_level(logging.INFO):
         backend.send("+447400123456", "P12: your vote YES is counted", None)
     assert caplog.messages and "YES" not in " ".join(caplog.messages)
+
+
+def test_sessions_signed_with_a_fallback_key_still_open(make_app):
+    """Rotation: the old key in SECRET_KEY_FALLBACKS keeps sessions made with it working."""
+    old = make_app(SECRET_KEY="old-key")
+    cookie = old.session_interface.get_signing_serializer(old).dumps({"staff": "jo"})
+    rotated = make_app(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS="old-key")
+    assert rotated.session_interface.get_signing_serializer(rotated).loads(cookie) == {
+        "staff": "jo"
+    }
+    forgotten = make_app(SECRET_KEY="new-key")
+    with pytest.raises(BadSignature):
+        forgotten.session_interface.get_signing_serializer(forgotten).loads(cookie)
