@@ -20,7 +20,13 @@ Implemented endpoints (under ``/2010-04-01/Accounts/{AccountSid}``):
 
 * ``POST Messages.json``  -- create (form-encoded, HTTP Basic auth), 201 or a Twilio error
 * ``GET Messages/{Sid}.json`` -- fetch, 200 or 404 (code 20404)
-* ``GET Messages.json`` -- list (optional ``To``/``From`` filters, a single page)
+* ``GET Messages.json`` -- list, newest first, outbound and received texts (optional
+  ``To``/``From``/``DateSent>`` filters, ``PageSize``/``Page`` paging with ``next_page_uri``)
+
+Texts that members send to the organisation's number are put in with ``receive()``: they
+appear in the list (direction ``inbound``) as they would on Twilio, for reconciliation
+and recovery tests. ``fail_list_next()`` makes the list answer an HTML error page, as
+Twilio's edge does during an outage.
 
 Plus unauthenticated helpers for out-of-process use: ``GET /_fake/stats``,
 ``GET /_fake/messages``, ``GET /_fake/callbacks`` and ``POST /_fake/reset``.
@@ -53,7 +59,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from twilio.request_validator import RequestValidator
 
@@ -331,7 +337,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, json.dumps(resource).encode("utf-8"))
         elif many and many["account"] == fake.account_sid:
             query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-            self._send(200, json.dumps(fake._list_page(query)).encode("utf-8"))
+            page = fake._list_page(query)
+            if page is None:
+                html = b"<html><body><h1>503 Service Unavailable</h1></body></html>"
+                self._send(503, html, "text/html")
+            else:
+                self._send(200, json.dumps(page).encode("utf-8"))
         else:
             self._not_found(split.path)
 
@@ -403,6 +414,8 @@ class FakeTwilio:
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._messages: list[dict[str, Any]] = []
+        self._inbound: list[dict[str, Any]] = []
+        self._list_failures: deque[int] = deque()
         self._by_sid: dict[str, dict[str, Any]] = {}
         self._failures: list[dict[str, Any]] = []
         self._callback_log: list[dict[str, Any]] = []
@@ -543,6 +556,8 @@ class FakeTwilio:
         rules. Configuration (latency, credentials, callback options) is kept."""
         with self._changed:
             self._messages.clear()
+            self._inbound.clear()
+            self._list_failures.clear()
             self._by_sid.clear()
             self._failures.clear()
             self._callback_log.clear()
@@ -702,6 +717,8 @@ class FakeTwilio:
             "status": "queued",
             "num_segments": num_segments(body),
             "date_created": _rfc2822(datetime.now(UTC)),
+            "sent_day": datetime.now(UTC).date(),
+            "order": (time.time(), next(self._seq)),
             "received_at": received_at,
             "accepted_at": time.monotonic(),
             "params": dict(form),
@@ -723,9 +740,9 @@ class FakeTwilio:
             "api_version": API_VERSION,
             "body": m["body"],
             "date_created": m["date_created"],
-            "date_sent": None,
+            "date_sent": m.get("date_sent"),
             "date_updated": m["date_created"],
-            "direction": "outbound-api",
+            "direction": m.get("direction", "outbound-api"),
             "error_code": m.get("error_code") if undelivered else None,
             "error_message": None,
             "from": m["from_"],
@@ -749,26 +766,76 @@ class FakeTwilio:
             found = self._by_sid.get(sid)
             return self._to_resource(found) if found is not None else None
 
-    def _list_page(self, query: dict[str, str]) -> dict[str, Any]:
+    def _list_page(self, query: dict[str, str]) -> dict[str, Any] | None:
+        """One page of the list, newest first; None when a list failure is due."""
+        after = query.get("DateSent>")
+        # Twilio filters DateSent by day, whatever time is given.
+        day = datetime.fromisoformat(after.replace("Z", "+00:00")).date() if after else None
+        size = max(1, min(int(query.get("PageSize") or 50), 1000))
+        page = max(0, int(query.get("Page") or 0))
         with self._lock:
+            if self._list_failures:
+                self._list_failures.popleft()
+                return None
+            everything = sorted(
+                self._messages + self._inbound, key=lambda m: m["order"], reverse=True
+            )
             chosen = [
                 self._to_resource(m)
-                for m in reversed(self._messages)
+                for m in everything
                 if query.get("To", m["to"]) == m["to"]
                 and query.get("From", m["from_"]) == m["from_"]
+                and (day is None or m["sent_day"] >= day)
             ]
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        window = chosen[page * size : (page + 1) * size]
+        more = len(chosen) > (page + 1) * size
+        keep = {k: v for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")}
+        base = uri + "?" + "".join(f"{quote(k)}={quote(v)}&" for k, v in keep.items())
         return {
-            "messages": chosen,
-            "end": max(len(chosen) - 1, 0),
-            "first_page_uri": f"{uri}?PageSize=50&Page=0",
-            "next_page_uri": None,
-            "page": 0,
-            "page_size": max(len(chosen), 50),
-            "previous_page_uri": None,
-            "start": 0,
+            "messages": window,
+            "end": page * size + max(len(window) - 1, 0),
+            "first_page_uri": f"{base}PageSize={size}&Page=0",
+            "next_page_uri": f"{base}PageSize={size}&Page={page + 1}" if more else None,
+            "page": page,
+            "page_size": size,
+            "previous_page_uri": f"{base}PageSize={size}&Page={page - 1}" if page else None,
+            "start": page * size,
             "uri": uri,
         }
+
+    def receive(
+        self, from_: str, body: str, *, to: str = DEFAULT_FROM_NUMBER, at: datetime | None = None
+    ) -> str:
+        """A member's text reaching the organisation's number (whether or not the webhook
+        got it): listed as ``inbound``, ``received``, sent at `at` (default now). Its sid."""
+        sent = at or datetime.now(UTC)
+        sid = _new_sid("SM")
+        message = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "to": to,
+            "from_": from_,
+            "messaging_service_sid": None,
+            "body": body,
+            "media_urls": [],
+            "status": "received",
+            "num_segments": num_segments(body),
+            "date_created": _rfc2822(sent),
+            "date_sent": _rfc2822(sent),
+            "sent_day": sent.astimezone(UTC).date(),
+            "direction": "inbound",
+            "order": (sent.timestamp(), next(self._seq)),
+        }
+        with self._lock:
+            self._inbound.append(message)
+            self._by_sid[sid] = message
+        return sid
+
+    def fail_list_next(self, n: int = 1) -> None:
+        """The next `n` list requests answer 503 with an HTML page (not JSON)."""
+        with self._lock:
+            self._list_failures.extend([503] * n)
 
     def _admin(self, path: str) -> Any:
         if path == "/_fake/stats":

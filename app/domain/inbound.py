@@ -164,7 +164,10 @@ def _replay(inbound: Message) -> InboundResult:
     reply = db.session.execute(
         select(Message).where(Message.reply_to_id == inbound.id).order_by(Message.id).limit(1)
     ).scalar_one_or_none()
-    if reply is None or _silenced_since(inbound):
+    # Only an answer given as TwiML is given again: one sent as a text of its own (a
+    # recovered text's reply) has reached the member already, or is on its way.
+    as_twiml = reply is not None and reply.twilio_sid is None and reply.status == "sent"
+    if reply is None or not as_twiml or _silenced_since(inbound):
         return InboundResult(inbound.id, None, duplicate=True)
     return InboundResult(inbound.id, reply.body, reply.kind, duplicate=True)
 

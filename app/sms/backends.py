@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import requests
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -45,6 +45,17 @@ class Sent:
 
     sid: str
     status: str
+
+
+@dataclass(frozen=True)
+class Received:
+    """A text a member sent to our number, as Twilio's Messages list shows it."""
+
+    sid: str
+    from_: str
+    to: str
+    body: str
+    sent_at: datetime | None
 
 
 class SendError(Exception):
@@ -107,6 +118,11 @@ class Backend:
         """
         return []
 
+    def list_received(self, since: datetime) -> list[Received]:
+        """Texts members sent to our number since `since`, oldest first; raises SendError
+        (retry) when the provider cannot be asked. Nothing to list without a provider."""
+        return []
+
     def close(self) -> None:
         """Close pooled connections."""
 
@@ -133,6 +149,7 @@ class TwilioBackend(Backend):
     """
 
     name = "twilio"
+    page_size = 1000  # texts per request when reading Twilio's Messages list
 
     def __init__(self, settings: Settings, timeout: float = 20.0, per_call: bool = False):
         if not (settings.twilio_account_sid and settings.twilio_auth_token):
@@ -203,7 +220,8 @@ class TwilioBackend(Backend):
         client = self._new_client() if self.per_call else self._client()
         try:
             recent = client.messages.list(to=to, limit=50)
-        except (TwilioRestException, TwilioServiceException, requests.RequestException) as exc:
+        except (TwilioException, requests.RequestException) as exc:
+            # TwilioException covers an answer that is not JSON (an HTML error page).
             raise SendError(RETRY, None, f"cannot list messages: {exc!r}") from None
         finally:
             if self.per_call:
@@ -215,6 +233,32 @@ class TwilioBackend(Backend):
             and message.sid
             and (message.date_created is None or message.date_created >= since)
         ]
+
+    def list_received(self, since: datetime) -> list[Received]:
+        """Twilio's Messages list, every page, filtered to texts received since `since`.
+
+        Twilio filters `DateSent` by day, so the exact time is applied here. With a
+        sender number, only texts to it are asked for; with a Messaging Service, every
+        inbound text of the account.
+        """
+        client = self._new_client() if self.per_call else self._client()
+        kwargs: dict[str, object] = {"date_sent_after": since, "page_size": self.page_size}
+        if self.settings.twilio_from and not self.settings.twilio_messaging_service_sid:
+            kwargs["to"] = self.settings.twilio_from
+        try:
+            found = client.messages.list(**kwargs)
+        except (TwilioException, requests.RequestException) as exc:
+            raise SendError(RETRY, None, f"cannot list messages: {exc!r}") from None
+        finally:
+            if self.per_call:
+                _close(client)
+        received = [
+            Received(m.sid, m.from_ or "", m.to or "", m.body or "", m.date_sent)
+            for m in found
+            if m.direction == "inbound" and m.sid and (m.date_sent is None or m.date_sent >= since)
+        ]
+        received.reverse()  # Twilio lists newest first; handle them in the order they came
+        return received
 
     def close(self) -> None:
         """Close every thread's connection pool."""
