@@ -16,7 +16,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() *
 timeout = 30  # a request stuck this long is killed and its worker replaced
 graceful_timeout = 30  # on HUP/TERM, requests in flight get this long to finish
 keepalive = 5
-accesslog = "-"
+# Access logs are off unless asked for (GUNICORN_ACCESS_LOG=- for stdout): the proxy in
+# front usually keeps them, and one line per webhook costs the web process.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # The proxy in front sets X-Forwarded-*; Chorus builds public URLs from PUBLIC_BASE_URL.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 

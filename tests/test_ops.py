@@ -137,6 +137,7 @@ def test_gunicorn_conf_adds_up_metrics_from_every_worker(tmp_path):
         WEB_CONCURRENCY="2",
         GUNICORN_BIND=f"127.0.0.1:{port}",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        GUNICORN_ACCESS_LOG="-",
     )
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "histogram_1.db").write_bytes(b"left from a previous run")
