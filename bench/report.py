@@ -171,6 +171,40 @@ def outbound_md(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def soak_md(r: dict[str, Any]) -> list[str]:
+    """The soak: webhook p99 per minute, memory growth per process, pages, broadcast."""
+    lines = [
+        f"### Soak: {r['duration_s'] / 60:.0f} minutes, {r['members']} members",
+        "",
+        f"Inbound maximum (closed loop, 16 connections): {r['max']['rps']} texts/s; soak at "
+        f"{r['rate']} texts/s, open loop. Webhook p99 at most {r['webhook_p99_max_ms']} ms "
+        f"(target < 100: {_yes(r['webhook_p99_max_ms'] < 100)}), {r['webhook_errors']} errors. "
+        f"Largest memory growth {r['memory_max_growth']:.1%} (target < 10%: "
+        f"{_yes(r['memory_max_growth'] is not None and r['memory_max_growth'] < 0.10)}).",
+        "",
+        "| minute | texts | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|",
+    ]
+    for row in r["webhook_by_minute"]:
+        lines.append(
+            f"| {row['minute']} | {row['texts']} | {row['p50_ms']} | {row['p99_ms']} "
+            f"| {row['errors']} |"
+        )
+    lines += ["", "| process | MiB, 2nd minute | MiB, last minute | growth |", "|---|---|---|---|"]
+    for name, m in r["memory"].items():
+        lines.append(f"| {name} | {m['early_mib']} | {m['late_mib']} | {m['growth']:.1%} |")
+    pages = ", ".join(f"{p} p99 {v['p99_ms']} ms ({v['n']})" for p, v in r["pages"].items())
+    lines += ["", f"Pages: {pages}; {r['page_errors']} errors."]
+    if "broadcast" in r:
+        b = r["broadcast"]
+        lines.append(
+            f"Broadcast: {b['status']}, {b['total']} recipients, {b['sent']} sent, "
+            f"{b['delivered']} delivered, {b['failed']} failed; FakeTwilio accepted "
+            f"{b['accepted_by_fake']} texts in all."
+        )
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The whole summary."""
     lines = ["## Results", "", *machine_md(report["machine"]), ""]
@@ -180,6 +214,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [*inbound_md(report["inbound"]), ""]
     if "outbound" in report:
         lines += [*outbound_md(report["outbound"]), ""]
+    if "soak" in report:
+        lines += [*soak_md(report["soak"]), ""]
     for skipped in report.get("skipped", []):
         lines.append(f"- SKIPPED: {skipped}")
     lines.append(f"\n(total {report.get('total_seconds')} s)")

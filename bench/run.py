@@ -1,4 +1,4 @@
-"""Run the benchmarks: `make bench` or `python -m bench.run [--only inbound|outbound] [--quick]`.
+"""Run the benchmarks: `make bench`, or `python -m bench.run [--only NAME] [--quick]`.
 
 Prints a Markdown summary on stdout (progress goes to stderr) and writes every number
 to bench/results/bench-DATE.json. Needs nothing but this repository's venv for the
@@ -22,7 +22,7 @@ from .common import log
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run what was asked, print the summary."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--only", choices=("inbound", "outbound"), help="run one benchmark")
+    parser.add_argument("--only", choices=("inbound", "outbound", "soak"), help="run one benchmark")
     parser.add_argument("--quick", action="store_true", help="small sizes, for development")
     parser.add_argument(
         "--db",
@@ -74,6 +74,14 @@ def _run(args: argparse.Namespace) -> int:
             from . import outbound
 
             report["outbound"] = outbound.run(quick=args.quick, parts=args.part)
+
+    if args.only in (None, "soak"):
+        if not (pg and redis):
+            report["skipped"].append("soak (needs PostgreSQL + Redis)")
+        else:
+            from . import soak
+
+            report["soak"] = soak.run(quick=args.quick)
 
     report["total_seconds"] = round(time.monotonic() - began, 1)
     path = common.save_results("bench", report)

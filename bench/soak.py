@@ -1,0 +1,257 @@
+"""Soak: mixed load for minutes on a production-shaped stack; is anything growing?
+
+The stack: PostgreSQL, Redis, FakeTwilio (150 ms, status callbacks), gunicorn (2 sync
+workers) and two `flask worker` processes, 20,000 members. First the inbound maximum is
+measured (closed loop, 16 connections, 20 s); then, for the soak's duration:
+
+- texts in at half that maximum, open loop (sent on a fixed schedule whatever the
+  answers do, each on its own connection as Twilio does), every text signed;
+- a broadcast to all 20,000 members, started a minute in;
+- public pages, the staff sign-in page, /readyz and /metrics, five a second.
+
+Every 10 s the resident memory of every Chorus process is read from /proc. The report
+gives, per process, memory in the second minute against the last minute (growth under
+10% is "flat"), the webhook's p99 for every minute, page latencies, and the
+broadcast's outcome. Bounded: the run stops after `duration` seconds whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import requests
+
+from . import common, data, inbound, loadgen
+from .common import log
+from .outbound import fake_get, start_fake
+
+MEMBERS = 20_000
+BROADCAST_CODE = "S1"
+PAGES = ["/c/Q1", "/decisions", "/staff/login", "/readyz", "/metrics", "/healthz"]
+
+
+def rss_kb(pid: int) -> int | None:
+    """Resident memory of `pid` in KiB, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class MemoryLog:
+    """RSS of every process in the given groups, sampled every `every` seconds."""
+
+    def __init__(self, groups: dict[str, int], every: float = 10.0) -> None:
+        self.groups, self.every = groups, every
+        self.samples: dict[str, list[tuple[float, int]]] = defaultdict(list)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.began = time.monotonic()
+
+    def start(self) -> MemoryLog:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic() - self.began
+            for role, pgid in self.groups.items():
+                for pid in loadgen.group_pids(pgid):
+                    kb = rss_kb(pid)
+                    if kb is not None:
+                        self.samples[f"{role}:{pid}"].append((now, kb))
+            self._stop.wait(self.every)
+
+    def growth(self, duration: float) -> dict[str, Any]:
+        """Per process: mean MiB in the second minute, in the last minute, and growth."""
+        out: dict[str, Any] = {}
+        early_from, early_to = min(60.0, duration / 4), min(120.0, duration / 2)
+        for name, series in sorted(self.samples.items()):
+            early = [kb for t, kb in series if early_from <= t < early_to]
+            late = [kb for t, kb in series if t >= duration - 60.0]
+            if not early or not late:
+                continue
+            a, b = sum(early) / len(early), sum(late) / len(late)
+            out[name] = {
+                "early_mib": round(a / 1024, 1),
+                "late_mib": round(b / 1024, 1),
+                "growth": round((b - a) / a, 3),
+            }
+        return out
+
+
+async def _open_loop(
+    port: int, prepared: list[loadgen.Prepared], rate: float, duration: float
+) -> list[tuple[float, float, int]]:
+    """Send request k at start + k/rate on a fresh connection; (t, latency s, status)."""
+    out: list[tuple[float, float, int]] = []
+    began = time.perf_counter()
+    in_flight = asyncio.Semaphore(256)  # bounded: a server that stalls cannot pile up more
+
+    async def one(k: int, request: loadgen.Prepared) -> None:
+        async with in_flight:
+            started = time.perf_counter()
+            status = 0
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", port), loadgen.REQUEST_TIMEOUT
+                )
+                writer.write(request.raw)
+                status, headers, body = await asyncio.wait_for(
+                    loadgen._read_response(reader), loadgen.REQUEST_TIMEOUT
+                )
+                if status == 200 and not inbound.is_twiml(status, headers, body):
+                    status = -1
+                writer.close()
+            except (TimeoutError, OSError, asyncio.IncompleteReadError):
+                status = 0
+            out.append((started - began, time.perf_counter() - started, status))
+
+    tasks = []
+    total = min(len(prepared), int(rate * duration))
+    for k in range(total):
+        due = began + k / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(k, prepared[k])))
+    await asyncio.gather(*tasks)
+    return out
+
+
+def _pages(base: str, stop: threading.Event, out: list[tuple[str, float, int]]) -> None:
+    session = requests.Session()
+    k = 0
+    while not stop.is_set():
+        path = PAGES[k % len(PAGES)]
+        k += 1
+        started = time.perf_counter()
+        try:
+            status = session.get(base + path, timeout=30).status_code
+        except requests.RequestException:
+            status = 0
+        out.append((path, time.perf_counter() - started, status))
+        stop.wait(0.2)
+
+
+def _minutes(results: list[tuple[float, float, int]]) -> list[dict[str, Any]]:
+    by_minute: dict[int, list[float]] = defaultdict(list)
+    errors: dict[int, int] = defaultdict(int)
+    for t, latency, status in results:
+        by_minute[int(t // 60)].append(latency * 1000)
+        if status != 200:
+            errors[int(t // 60)] += 1
+    rows = []
+    for minute in sorted(by_minute):
+        lat = sorted(by_minute[minute])
+        rows.append(
+            {
+                "minute": minute + 1,
+                "texts": len(lat),
+                "p50_ms": round(common.percentile(lat, 50), 1),
+                "p99_ms": round(common.percentile(lat, 99), 1),
+                "errors": errors[minute],
+            }
+        )
+    return rows
+
+
+def run(*, quick: bool) -> dict[str, Any]:
+    """The soak; `quick` runs it for one minute with 2,000 members."""
+    duration = 60.0 if quick else 600.0
+    members = 2_000 if quick else MEMBERS
+    out: dict[str, Any] = {"duration_s": duration, "members": members}
+    with common.processes() as procs:
+        common.fresh_redis()
+        fake_url, _ = start_fake(procs, "fake-soak", callbacks=True)
+        port = common.free_port()
+        url, env = inbound.setup("postgresql", members, port)
+        env.update(REDIS_URL=common.REDIS_URL, TWILIO_API_BASE_URL=fake_url)
+        env["SMS_MAX_PER_SECOND"] = "100"
+        web = procs.start("web-soak", common.gunicorn_argv("wsgi:app", port), env)
+        common.wait_port(port, proc=web.popen)
+        workers = [procs.start(f"worker-soak-{n}", common.flask_cmd("worker"), env) for n in (1, 2)]
+        base = f"http://127.0.0.1:{port}"
+        api = data.Api(base, common.api_token(env))
+        for payload in (data.yes_no(inbound.YES_NO), data.choice(inbound.CHOICE)):
+            api.call("POST", "/consultations", 201, json=payload)
+            api.call("POST", f"/consultations/{payload['code']}/open", 200)
+        q1 = inbound.common_rows(
+            url, "select id from consultation where code = :c", c=inbound.YES_NO
+        )[0][0]
+        inbound.record_texted(url, q1, members, data.yes_no(inbound.YES_NO)["summary"]["en"])
+        api.call("POST", "/consultations", 201, json=data.yes_no(BROADCAST_CODE))
+        api.call("POST", f"/consultations/{BROADCAST_CODE}/open", 200)
+
+        # The maximum, closed loop, on texts of their own.
+        probe = inbound.prepare(inbound.script(members, 2, seed=7), port)
+        result = loadgen.run(
+            "127.0.0.1", port, probe, concurrency=16, warmup=3, duration=20,
+            check=inbound.is_twiml,
+        )  # fmt: skip
+        out["max"] = result.summary()
+        rate = max(1.0, out["max"]["rps"] / 2)
+        out["rate"] = round(rate, 1)
+        rounds = math.ceil(rate * duration / members) + 1
+        log(f"  soak: max {out['max']['rps']} texts/s; {rate:.0f}/s for {duration:.0f}s")
+        prepared = inbound.prepare(inbound.script(members, rounds, seed=11), port)
+
+        groups = {"web": web.pid, **{f"worker{n}": w.pid for n, w in enumerate(workers, 1)}}
+        memory = MemoryLog(groups).start()
+        stop = threading.Event()
+        page_results: list[tuple[str, float, int]] = []
+        pager = threading.Thread(target=_pages, args=(base, stop, page_results), daemon=True)
+        pager.start()
+        broadcast: dict[str, Any] = {}
+
+        def start_broadcast() -> None:
+            if not stop.wait(min(60.0, duration / 4)):
+                answer = api.call("POST", f"/consultations/{BROADCAST_CODE}/broadcast", 202)
+                broadcast.update(answer)
+
+        starter = threading.Thread(target=start_broadcast, daemon=True)
+        starter.start()
+        texts = asyncio.run(_open_loop(port, prepared, rate, duration))
+        stop.set()
+        pager.join(timeout=60)
+        starter.join(timeout=60)
+        memory.stop()
+
+        out["webhook_by_minute"] = _minutes(texts)
+        out["webhook_p99_max_ms"] = max(row["p99_ms"] for row in out["webhook_by_minute"])
+        out["webhook_errors"] = sum(row["errors"] for row in out["webhook_by_minute"])
+        pages: dict[str, list[float]] = defaultdict(list)
+        page_errors = 0
+        for path, latency, status in page_results:
+            pages[path].append(latency * 1000)
+            page_errors += status != 200
+        out["pages"] = {
+            path: {"n": len(lat), "p99_ms": round(common.percentile(sorted(lat), 99), 1)}
+            for path, lat in pages.items()
+        }
+        out["page_errors"] = page_errors
+        out["memory"] = memory.growth(duration)
+        out["memory_max_growth"] = max((m["growth"] for m in out["memory"].values()), default=None)
+        if broadcast:
+            out["broadcast"] = api.call("GET", f"/broadcasts/{broadcast['broadcast_id']}", 200)
+            out["broadcast"]["accepted_by_fake"] = fake_get(fake_url, "stats")["accepted"]
+        api.close()
+    common.drop_database("postgresql")
+    log(
+        f"  soak: p99 max {out['webhook_p99_max_ms']} ms, errors {out['webhook_errors']}, "
+        f"memory growth max {out['memory_max_growth']}"
+    )
+    return out
