@@ -47,6 +47,8 @@ class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
 
 
 def _values(enum: type[StrEnum]) -> list[str]:
+    """What the database stores: the values (`opted_out`), not the member names
+    (`OPTED_OUT`) that SQLAlchemy would store by default."""
     return [member.value for member in enum]
 
 
@@ -161,7 +163,7 @@ class ConsultationKind(StrEnum):
 
 
 class ConsultationStatus(StrEnum):
-    """draft -> open -> closed -> decided."""
+    """draft -> open -> closed -> decided (when the outcome is published)."""
 
     DRAFT = "draft"
     OPEN = "open"
@@ -408,7 +410,10 @@ class BroadcastKind(StrEnum):
 
 
 class BroadcastStatus(StrEnum):
-    """draft | scheduled -> sending <-> paused -> completed, or cancelled on the way."""
+    """scheduled -> sending -> completed; paused (and resumed) or cancelled on the way.
+
+    A broadcast starts scheduled or sending; `draft` is only the column's default.
+    """
 
     DRAFT = "draft"
     SCHEDULED = "scheduled"

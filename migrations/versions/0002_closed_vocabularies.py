@@ -71,7 +71,10 @@ def _in(column, values):
 
 def _refuse_unknown_values():
     """Stop before any change when a row holds a value its CHECK would refuse: the
-    operator fixes those rows (the message says which) and runs the upgrade again."""
+    operator fixes those rows (the message says which) and runs the upgrade again.
+    Offline (`--sql`) there are no rows to look at."""
+    if op.get_context().as_sql:
+        return
     found = []
     bind = op.get_bind()
     for table, columns in CHECKS.items():
@@ -94,7 +97,7 @@ def _foreign_keys(on):
         return
     with op.get_context().autocommit_block():
         op.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
-        if op.get_bind().exec_driver_sql("PRAGMA foreign_keys").scalar() != int(on):
+        if not op.get_context().as_sql and op.get_bind().exec_driver_sql("PRAGMA foreign_keys").scalar() != int(on):
             raise RuntimeError(f"could not turn SQLite foreign keys {'on' if on else 'off'}")
 
 
