@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -44,7 +46,57 @@ class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
         return value
 
 
-MEMBER_STATUSES = ("active", "opted_out", "pending")
+def _values(enum: type[StrEnum]) -> list[str]:
+    """What the database stores: the values (`opted_out`), not the member names
+    (`OPTED_OUT`) that SQLAlchemy would store by default."""
+    return [member.value for member in enum]
+
+
+def _one_of(enum: type[StrEnum], name: str, length: int) -> Enum:
+    """A VARCHAR(`length`) column type holding one of `enum`'s values.
+
+    The database keeps it closed with a CHECK constraint named by the naming convention
+    (`ck_<table>_<name>`; pass the column name), on SQLite and PostgreSQL alike: no
+    native enum type, so adding a value is a CHECK change in a migration, nothing more.
+    Rows come back as `enum` members, which compare equal to their strings; a string
+    outside `enum` is refused before it reaches the database.
+    """
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        validate_strings=True,
+        values_callable=_values,
+        length=length,
+    )
+
+
+class MemberStatus(StrEnum):
+    """Whether a member may be texted: `pending` members have not consented yet."""
+
+    ACTIVE = "active"
+    OPTED_OUT = "opted_out"
+    PENDING = "pending"
+
+
+class ConsentSource(StrEnum):
+    """How a member agreed to texts."""
+
+    SMS = "sms"  # texted START/JOIN (or YES after STOP)
+    STAFF = "staff"  # added by staff
+    API = "api"  # added through the staff API
+    DEMO = "demo"  # the demo data of `make run`
+
+
+class OptOutSource(StrEnum):
+    """How a member stopped texts."""
+
+    SMS = "sms"  # texted STOP
+    CARRIER = "twilio-21610"  # a send failed with Twilio's 21610: the number unsubscribed
+
+
+MEMBER_STATUSES = tuple(MemberStatus)
 
 
 class Member(db.Model):
@@ -56,12 +108,18 @@ class Member(db.Model):
     phone: Mapped[str] = mapped_column(String(20), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(8), default="en")
-    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    status: Mapped[MemberStatus] = mapped_column(
+        _one_of(MemberStatus, "status", 16), default=MemberStatus.ACTIVE, index=True
+    )
     # Consent record: when and how the member agreed to texts, and when/how they stopped.
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    consent_source: Mapped[str | None] = mapped_column(String(40))
+    consent_source: Mapped[ConsentSource | None] = mapped_column(
+        _one_of(ConsentSource, "consent_source", 40)
+    )
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    opt_out_source: Mapped[str | None] = mapped_column(String(40))
+    opt_out_source: Mapped[OptOutSource | None] = mapped_column(
+        _one_of(OptOutSource, "opt_out_source", 40)
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -96,9 +154,34 @@ class MemberGroup(db.Model):
     member: Mapped[Member] = relationship(back_populates="group_rows")
 
 
-CONSULTATION_KINDS = ("yes_no", "choice", "open")
-CONSULTATION_STATUSES = ("draft", "open", "closed", "decided")
-DECIDED_BY = ("community", "staff", "allies")
+class ConsultationKind(StrEnum):
+    """What a reply can be: yes/no/abstain, a numbered option, or comments only."""
+
+    YES_NO = "yes_no"
+    CHOICE = "choice"
+    OPEN = "open"
+
+
+class ConsultationStatus(StrEnum):
+    """draft -> open -> closed -> decided (when the outcome is published)."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+    DECIDED = "decided"
+
+
+class DecidedBy(StrEnum):
+    """Who decides (the decision rule's "by"): a community vote, staff, or allies."""
+
+    COMMUNITY = "community"
+    STAFF = "staff"
+    ALLIES = "allies"
+
+
+CONSULTATION_KINDS = tuple(ConsultationKind)
+CONSULTATION_STATUSES = tuple(ConsultationStatus)
+DECIDED_BY = tuple(DecidedBy)
 
 
 class Consultation(db.Model):
@@ -108,8 +191,10 @@ class Consultation(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(12), unique=True)
-    kind: Mapped[str] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(10), default="draft", index=True)
+    kind: Mapped[ConsultationKind] = mapped_column(_one_of(ConsultationKind, "kind", 10))
+    status: Mapped[ConsultationStatus] = mapped_column(
+        _one_of(ConsultationStatus, "status", 10), default=ConsultationStatus.DRAFT, index=True
+    )
     # {lang: text}; `summary` is what fits in a text, `body` the full text.
     title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     summary: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
@@ -118,7 +203,9 @@ class Consultation(db.Model):
     options: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # Group names; empty means every active member.
     audience: Mapped[list[str]] = mapped_column(JSON, default=list)
-    decision_by: Mapped[str] = mapped_column(String(12), default="community")
+    decision_by: Mapped[DecidedBy] = mapped_column(
+        _one_of(DecidedBy, "decision_by", 12), default=DecidedBy.COMMUNITY
+    )
     quorum: Mapped[int | None] = mapped_column(Integer)
     threshold: Mapped[float | None] = mapped_column(Float)
     results_public: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -164,7 +251,15 @@ def choices_for(kind: str, options: list[dict[str, Any]]) -> list[str]:
     return []
 
 
-VOTE_CHANNELS = ("sms", "web", "assisted")
+class Channel(StrEnum):
+    """How a vote or comment came in; `assisted` is staff entering it for the member."""
+
+    SMS = "sms"
+    WEB = "web"
+    ASSISTED = "assisted"
+
+
+VOTE_CHANNELS = tuple(Channel)
 
 
 class Vote(db.Model):
@@ -180,7 +275,7 @@ class Vote(db.Model):
     consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
     choice: Mapped[str] = mapped_column(String(10))
-    channel: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[Channel] = mapped_column(_one_of(Channel, "channel", 10))
     entered_by: Mapped[str | None] = mapped_column(String(200))
     receipt: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -199,7 +294,7 @@ class VoteChange(db.Model):
     vote_id: Mapped[int] = mapped_column(ForeignKey("vote.id"), index=True)
     choice: Mapped[str] = mapped_column(String(10))
     previous: Mapped[str | None] = mapped_column(String(10))
-    channel: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[Channel] = mapped_column(_one_of(Channel, "channel", 10))
     entered_by: Mapped[str | None] = mapped_column(String(200))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -214,7 +309,7 @@ class Comment(db.Model):
     consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultation.id"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
     body: Mapped[str] = mapped_column(Text)
-    channel: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[Channel] = mapped_column(_one_of(Channel, "channel", 10))
     language: Mapped[str] = mapped_column(String(8))
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
     hidden_reason: Mapped[str | None] = mapped_column(String(200))
@@ -222,16 +317,41 @@ class Comment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-MESSAGE_STATUSES = (
-    "queued",  # outbound, waiting in the outbox
-    "sending",  # claimed by a worker; Twilio may or may not have it yet
-    "sent",  # Twilio accepted it (we hold its sid)
-    "delivered",
-    "undelivered",
-    "failed",
-    "skipped",  # never sent: opted out or invalid by the time it was due
-    "received",  # inbound
-)
+class Direction(StrEnum):
+    """Inbound (from a member) or outbound (to one)."""
+
+    IN = "in"
+    OUT = "out"
+
+
+class MessageStatus(StrEnum):
+    """Where a text is; the lifecycle is in Message's docstring."""
+
+    QUEUED = "queued"  # outbound, waiting in the outbox
+    SENDING = "sending"  # claimed by a worker; Twilio may or may not have it yet
+    SENT = "sent"  # Twilio accepted it (we hold its sid)
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # never sent: opted out or invalid by the time it was due
+    RECEIVED = "received"  # inbound
+
+
+class Priority(StrEnum):
+    """Which outbox queue a text waits in: replies go ahead of bulk sends."""
+
+    HIGH = "high"
+    BULK = "bulk"
+
+
+class Encoding(StrEnum):
+    """The SMS alphabet a text is sent in (it sets the characters per segment)."""
+
+    GSM7 = "GSM-7"
+    UCS2 = "UCS-2"
+
+
+MESSAGE_STATUSES = tuple(MessageStatus)
 
 
 class Message(db.Model):
@@ -250,22 +370,26 @@ class Message(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    direction: Mapped[Direction] = mapped_column(_one_of(Direction, "direction", 3))
     member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
     phone: Mapped[str] = mapped_column(String(32), index=True)
     body: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[str | None] = mapped_column(String(32))
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(12))
+    status: Mapped[MessageStatus] = mapped_column(_one_of(MessageStatus, "status", 12))
     error_code: Mapped[str | None] = mapped_column(String(16))
     failed_reason: Mapped[str | None] = mapped_column(String(200))
     segments: Mapped[int] = mapped_column(Integer, default=1)
-    encoding: Mapped[str] = mapped_column(String(8), default="GSM-7")
+    encoding: Mapped[Encoding] = mapped_column(
+        _one_of(Encoding, "encoding", 8), default=Encoding.GSM7
+    )
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcast.id"))
     batch: Mapped[int | None] = mapped_column(Integer)
     consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultation.id"))
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), index=True)
-    priority: Mapped[str] = mapped_column(String(8), default="bulk")  # "high" | "bulk"
+    priority: Mapped[Priority] = mapped_column(
+        _one_of(Priority, "priority", 8), default=Priority.BULK
+    )
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -276,8 +400,39 @@ class Message(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-BROADCAST_KINDS = ("summary", "reminder", "outcome", "announcement")
-BROADCAST_STATUSES = ("draft", "scheduled", "sending", "paused", "completed", "cancelled")
+class BroadcastKind(StrEnum):
+    """What a broadcast sends: a consultation's summary, a reminder, an outcome, news."""
+
+    SUMMARY = "summary"
+    REMINDER = "reminder"
+    OUTCOME = "outcome"
+    ANNOUNCEMENT = "announcement"
+
+
+class BroadcastStatus(StrEnum):
+    """scheduled -> sending -> completed; paused (and resumed) or cancelled on the way.
+
+    A broadcast starts scheduled or sending; `draft` is only the column's default.
+    """
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class AudienceFilter(StrEnum):
+    """How a broadcast narrows its audience."""
+
+    ALL = "all"
+    NOT_VOTED = "not_voted"  # reminders: those who have not answered yet
+    PARTICIPANTS = "participants"  # outcomes: those who took part
+
+
+BROADCAST_KINDS = tuple(BroadcastKind)
+BROADCAST_STATUSES = tuple(BroadcastStatus)
 
 
 class Broadcast(db.Model):
@@ -286,13 +441,16 @@ class Broadcast(db.Model):
     __tablename__ = "broadcast"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[BroadcastKind] = mapped_column(_one_of(BroadcastKind, "kind", 16))
     consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultation.id"))
     bodies: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # {lang: full text}
     audience: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # Narrows the audience: "all", "not_voted" (reminders), "participants" (outcomes).
-    audience_filter: Mapped[str] = mapped_column(String(16), default="all")
-    status: Mapped[str] = mapped_column(String(12), default="draft", index=True)
+    audience_filter: Mapped[AudienceFilter] = mapped_column(
+        _one_of(AudienceFilter, "audience_filter", 16), default=AudienceFilter.ALL
+    )
+    status: Mapped[BroadcastStatus] = mapped_column(
+        _one_of(BroadcastStatus, "status", 12), default=BroadcastStatus.DRAFT, index=True
+    )
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expanded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total: Mapped[int] = mapped_column(Integer, default=0)

@@ -104,7 +104,7 @@ def insert_members(database_url: str, count: int, start: int = 0) -> float:
     now = datetime.now(UTC)
     names = ["phone", "name", "language", "status", "consent_at", "consent_source"]
     rows = (
-        [phone(i), f"Bench member {i}", language(i), "active", now, "bench"]
+        [phone(i), f"Bench member {i}", language(i), "active", now, "staff"]
         for i in range(start, start + count)
     )
     return insert_rows(database_url, Member.__table__, names, rows)

@@ -102,7 +102,7 @@ def add_members(app, people: Iterable[Person]) -> list[int]:
                     "language": p.language,
                     "status": p.status,
                     "consent_at": now,
-                    "consent_source": "test",
+                    "consent_source": "staff",
                     "created_at": now,
                     "updated_at": now,
                 }

@@ -416,6 +416,6 @@ def test_retry_after_an_opt_out_by_the_carrier_gets_no_reply(world):
     assert world.text(phone, "yes", sid=sid) is not None
     with world.app.app_context():
         member = db.session.execute(select(Member).where(Member.phone == phone)).scalar_one()
-        members.opt_out(member, "twilio:21610")
+        members.opt_out(member, "twilio-21610")
         db.session.commit()
     assert world.text(phone, "yes", sid=sid) is None
