@@ -161,10 +161,16 @@ def code_field(**kwargs: Any) -> Text:
     return Text(validate=_code, metadata={"pattern": CODE_PATTERN, "example": "P12"}, **kwargs)
 
 
+class ApiSchema(Schema):
+    """A payload: a JSON object."""
+
+    error_messages = {"type": "must be an object"}  # noqa: RUF012  (marshmallow's own name)
+
+
 # ---------------------------------------------------------------------- errors
 
 
-class ErrorSchema(Schema):
+class ErrorSchema(ApiSchema):
     """Every refusal: 401, 404, 409 or 422 with one clear message."""
 
     error = Text(required=True, metadata={"example": "phone is required"})
@@ -173,7 +179,7 @@ class ErrorSchema(Schema):
 # ---------------------------------------------------------------------- members
 
 
-class MemberInSchema(Schema):
+class MemberInSchema(ApiSchema):
     """A member to add; the phone in any format DEFAULT_REGION allows."""
 
     phone = Text(
@@ -202,7 +208,7 @@ class MemberInSchema(Schema):
     )
 
 
-class ConsentSchema(Schema):
+class ConsentSchema(ApiSchema):
     """When and how the member agreed to texts, and when and how they opted out."""
 
     at = When(required=True, allow_none=True)
@@ -211,7 +217,7 @@ class ConsentSchema(Schema):
     opt_out_source = Text(required=True, allow_none=True)
 
 
-class MemberSchema(Schema):
+class MemberSchema(ApiSchema):
     """A member as the API shows it."""
 
     id = fields.Integer(required=True)
@@ -243,13 +249,13 @@ class MemberSchema(Schema):
 # ---------------------------------------------------------------------- consultations
 
 
-class OptionInSchema(Schema):
+class OptionInSchema(ApiSchema):
     """One numbered option of a choice consultation."""
 
     label = texts(100, required=True)
 
 
-class DecisionInSchema(Schema):
+class DecisionInSchema(ApiSchema):
     """Who decides and, where it applies, quorum and threshold."""
 
     by = Text(
@@ -270,7 +276,7 @@ class DecisionInSchema(Schema):
     )
 
 
-class ConsultationInSchema(Schema):
+class ConsultationInSchema(ApiSchema):
     """A consultation to draft. No audience means every active member."""
 
     code = code_field(required=True)
@@ -305,20 +311,20 @@ class ConsultationInSchema(Schema):
     )
 
 
-class ConsultationStatusSchema(Schema):
+class ConsultationStatusSchema(ApiSchema):
     """A consultation's code and where it is in its life."""
 
     code = Text(required=True, metadata={"example": "P12"})
     status = Text(required=True, validate=validate.OneOf(CONSULTATION_STATUSES))
 
 
-class OptionSchema(Schema):
+class OptionSchema(ApiSchema):
     """An option as drafted."""
 
     label = fields.Dict(keys=Text(), values=Text(), required=True)
 
 
-class DecisionSchema(Schema):
+class DecisionSchema(ApiSchema):
     """The decision rule."""
 
     by = Text(required=True, validate=validate.OneOf(DECIDED_BY))
@@ -326,7 +332,7 @@ class DecisionSchema(Schema):
     threshold = fields.Float(required=True, allow_none=True)
 
 
-class ConsultationSchema(Schema):
+class ConsultationSchema(ApiSchema):
     """A consultation's definition and status."""
 
     code = Text(required=True)
@@ -358,7 +364,7 @@ class ConsultationSchema(Schema):
         }
 
 
-class ResultsSchema(Schema):
+class ResultsSchema(ApiSchema):
     """The tally (every choice, zeros included), visible comments and participants."""
 
     code = Text(required=True)
@@ -373,14 +379,14 @@ class ResultsSchema(Schema):
     participants = fields.Integer(required=True)
 
 
-class OutcomeInSchema(Schema):
+class OutcomeInSchema(ApiSchema):
     """What was decided and why; with notify, every participant is texted it."""
 
     text = texts(MAX_OUTCOME_TEXT, xml_safe=False, required=True)
     notify = StrictBoolean(load_default=False)
 
 
-class OutcomeRecordedSchema(Schema):
+class OutcomeRecordedSchema(ApiSchema):
     """The decided consultation and, with notify, the broadcast telling participants."""
 
     code = Text(required=True)
@@ -392,7 +398,7 @@ class OutcomeRecordedSchema(Schema):
 # ---------------------------------------------------------------------- broadcasts
 
 
-class BroadcastInSchema(Schema):
+class BroadcastInSchema(ApiSchema):
     """When to send; an empty body (or no `at`) sends now. Only `at` is allowed."""
 
     #: The body itself may be left out (see parser.ChorusParser.load_json).
@@ -412,7 +418,7 @@ class BroadcastInSchema(Schema):
             raise ValidationError("must be in the future; leave it out to send now")
 
 
-class BroadcastAcceptedSchema(Schema):
+class BroadcastAcceptedSchema(ApiSchema):
     """A broadcast accepted: its id and the members who will be texted."""
 
     broadcast_id = fields.Integer(required=True)
@@ -424,7 +430,7 @@ class BroadcastAcceptedSchema(Schema):
     scheduled_at = When(metadata={"description": "Only for a scheduled broadcast"})
 
 
-class BroadcastSchema(Schema):
+class BroadcastSchema(ApiSchema):
     """A broadcast's status and counts."""
 
     id = fields.Integer(required=True)
@@ -487,7 +493,7 @@ class BroadcastSchema(Schema):
         }
 
 
-class PreviewQuerySchema(Schema):
+class PreviewQuerySchema(ApiSchema):
     """Which broadcast to preview."""
 
     kind = Text(
@@ -496,7 +502,7 @@ class PreviewQuerySchema(Schema):
     )
 
 
-class LanguagePreviewSchema(Schema):
+class LanguagePreviewSchema(ApiSchema):
     """The text members of one language would get, and what it costs."""
 
     language = Text(required=True)
@@ -515,7 +521,7 @@ class LanguagePreviewSchema(Schema):
     within_budget = fields.Boolean(required=True)
 
 
-class BroadcastPreviewSchema(Schema):
+class BroadcastPreviewSchema(ApiSchema):
     """What a broadcast would send now, per language, and what it costs."""
 
     code = Text(required=True)
