@@ -9,16 +9,10 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_smorest import Api
-from flask_smorest import Blueprint as SchemaBlueprint
 
-from .parser import ChorusParser
+from . import routes  # noqa: F401  (the routes attach themselves to bp)
+from .blueprint import bp
 from .schemas import ErrorSchema
-
-
-class Blueprint(SchemaBlueprint):
-    """A flask-smorest Blueprint whose bad bodies are 422 `{"error": ...}`."""
-
-    ARGUMENTS_PARSER = ChorusParser()
 
 
 class ChorusApi(Api):
@@ -31,8 +25,6 @@ class ChorusApi(Api):
         # with its own JSON; the blueprint's handlers answer under /api/ only.
         return None
 
-
-bp = Blueprint("api", __name__, url_prefix="/api/v1", description="The staff JSON API")
 
 SPEC = {
     "title": "Chorus staff API",
@@ -54,7 +46,5 @@ def init_app(app: Flask) -> ChorusApi:
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(bp)
+    app.extensions["chorus-api"] = api
     return api
-
-
-from . import routes  # noqa: E402,F401  (routes attach themselves to bp)

@@ -21,9 +21,10 @@ from ..domain import members as members_ops
 from ..domain import outcomes as outcomes_ops
 from ..extensions import db
 from ..models import Broadcast
-from . import bp
 from .auth import actor, authenticate
+from .blueprint import bp
 from .schemas import (
+    CODE_PATTERN,
     BroadcastAcceptedSchema,
     BroadcastInSchema,
     BroadcastPreviewSchema,
@@ -40,6 +41,22 @@ from .schemas import (
 )
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
+
+# Path parameters, described beyond what the URL converters say.
+CODE = {
+    "in": "path",
+    "name": "code",
+    "description": "The consultation's code, in any case",
+    "schema": {"type": "string", "pattern": CODE_PATTERN},
+    "example": "P12",
+}
+PHONE = {
+    "in": "path",
+    "name": "phone",
+    "description": "E.164, URL-encoded (%2B447400123456), or any form DEFAULT_REGION allows",
+    "schema": {"type": "string"},
+}
+BROADCAST_ID = {"in": "path", "name": "broadcast_id", "schema": {"type": "integer", "minimum": 1}}
 
 
 def error(status: int, message: str):
@@ -101,8 +118,7 @@ def settings() -> Settings:
 )
 def openapi():
     """The OpenAPI 3 document describing this API."""
-    api = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
-    return jsonify(api.spec.to_dict())
+    return jsonify(current_app.extensions["chorus-api"].spec.to_dict())
 
 
 # ---------------------------------------------------------------------- members
@@ -129,7 +145,7 @@ def create_member(data: dict[str, Any]):
     return member
 
 
-@bp.get("/members/<path:phone>")
+@bp.get("/members/<path:phone>", parameters=[PHONE])
 @bp.response(200, MemberSchema)
 @refusals(404)
 def get_member(phone: str):
@@ -157,7 +173,7 @@ def create_consultation(data: dict[str, Any]):
     return consultation
 
 
-@bp.get("/consultations/<code>")
+@bp.get("/consultations/<code>", parameters=[CODE])
 @bp.response(200, ConsultationSchema)
 @refusals(404)
 def get_consultation(code: str):
@@ -165,7 +181,7 @@ def get_consultation(code: str):
     return consultations_ops.get(code)
 
 
-@bp.post("/consultations/<code>/open")
+@bp.post("/consultations/<code>/open", parameters=[CODE])
 @bp.response(200, ConsultationStatusSchema)
 @refusals(404, 409)
 def open_consultation(code: str):
@@ -175,7 +191,7 @@ def open_consultation(code: str):
     return consultation
 
 
-@bp.post("/consultations/<code>/close")
+@bp.post("/consultations/<code>/close", parameters=[CODE])
 @bp.response(200, ConsultationStatusSchema)
 @refusals(404, 409)
 def close_consultation(code: str):
@@ -185,7 +201,7 @@ def close_consultation(code: str):
     return consultation
 
 
-@bp.get("/consultations/<code>/results")
+@bp.get("/consultations/<code>/results", parameters=[CODE])
 @bp.response(200, ResultsSchema)
 @refusals(404)
 def consultation_results(code: str):
@@ -193,7 +209,7 @@ def consultation_results(code: str):
     return consultations_ops.results(consultations_ops.get(code))
 
 
-@bp.post("/consultations/<code>/outcome")
+@bp.post("/consultations/<code>/outcome", parameters=[CODE])
 @bp.arguments(OutcomeInSchema)
 @bp.response(200, OutcomeRecordedSchema)
 @refusals(404, 409, 422)
@@ -229,7 +245,7 @@ def _accepted(broadcast: Broadcast, recipients: int, at: datetime | None = None)
     return answer
 
 
-@bp.post("/consultations/<code>/broadcast")
+@bp.post("/consultations/<code>/broadcast", parameters=[CODE])
 @bp.arguments(BroadcastInSchema, required=False)
 @bp.response(202, BroadcastAcceptedSchema)
 @refusals(404, 409, 422)
@@ -252,7 +268,7 @@ def broadcast_consultation(data: dict[str, Any], code: str):
     return _accepted(broadcast, recipients, at)
 
 
-@bp.get("/consultations/<code>/broadcast/preview")
+@bp.get("/consultations/<code>/broadcast/preview", parameters=[CODE])
 @bp.arguments(PreviewQuerySchema, location="query")
 @bp.response(200, BroadcastPreviewSchema)
 @refusals(404, 422)
@@ -261,7 +277,7 @@ def broadcast_preview(query: dict[str, Any], code: str):
     return broadcasts_ops.preview(consultations_ops.get(code), settings(), query["kind"])
 
 
-@bp.post("/consultations/<code>/remind")
+@bp.post("/consultations/<code>/remind", parameters=[CODE])
 @bp.response(202, BroadcastAcceptedSchema)
 @refusals(404, 409, 422)
 def remind_consultation(code: str):
@@ -274,7 +290,7 @@ def remind_consultation(code: str):
     return _accepted(broadcast, recipients)
 
 
-@bp.get("/broadcasts/<int:broadcast_id>")
+@bp.get("/broadcasts/<int:broadcast_id>", parameters=[BROADCAST_ID])
 @bp.response(200, BroadcastSchema)
 @refusals(404)
 def get_broadcast(broadcast_id: int):
@@ -291,7 +307,7 @@ def _broadcast_action(broadcast_id: int, action: str) -> Broadcast:
     return broadcast
 
 
-@bp.post("/broadcasts/<int:broadcast_id>/pause")
+@bp.post("/broadcasts/<int:broadcast_id>/pause", parameters=[BROADCAST_ID])
 @bp.response(200, BroadcastSchema)
 @refusals(404, 409)
 def pause_broadcast(broadcast_id: int):
@@ -299,7 +315,7 @@ def pause_broadcast(broadcast_id: int):
     return _broadcast_action(broadcast_id, "pause")
 
 
-@bp.post("/broadcasts/<int:broadcast_id>/resume")
+@bp.post("/broadcasts/<int:broadcast_id>/resume", parameters=[BROADCAST_ID])
 @bp.response(200, BroadcastSchema)
 @refusals(404, 409)
 def resume_broadcast(broadcast_id: int):
@@ -307,7 +323,7 @@ def resume_broadcast(broadcast_id: int):
     return _broadcast_action(broadcast_id, "resume")
 
 
-@bp.post("/broadcasts/<int:broadcast_id>/cancel")
+@bp.post("/broadcasts/<int:broadcast_id>/cancel", parameters=[BROADCAST_ID])
 @bp.response(200, BroadcastSchema)
 @refusals(404, 409)
 def cancel_broadcast(broadcast_id: int):
