@@ -305,6 +305,7 @@ BAD_BODIES = [
     ("/consultations", YES_NO | {"decision": {"quorum": 5.0}}, ("decision.quorum",)),
     ("/consultations", YES_NO | {"decision": {"threshold": "0.5"}}, ("decision.threshold",)),
     ("/consultations", YES_NO | {"decision": {"threshold": False}}, ("decision.threshold",)),
+    ("/consultations", YES_NO | {"decision": {"threshold": 10**400}}, ("decision.threshold",)),
     ("/consultations", YES_NO | {"decision": "community"}, ("decision must be an object",)),
     ("/consultations", YES_NO | {"options": {"label": "A"}}, ("options must be a list",)),
     ("/consultations", YES_NO | {"closes_at": 1767225600}, ("closes_at", "ISO 8601")),

@@ -79,7 +79,9 @@ class WholeNumber(fields.Integer):
 class Number(fields.Float):
     """A JSON number: not true/false, not "0.5"; NaN and infinities refused."""
 
-    default_error_messages = _messages(invalid="must be a number", special="must be a number")
+    default_error_messages = _messages(
+        invalid="must be a number", special="must be a number", too_large="is too large"
+    )
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
