@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     jobs.init_app(app)
 
-    from .api import bp as api_bp
+    from .api import init_app as init_api
     from .ops import bp as ops_bp
     from .ops import metrics
     from .public import bp as public_bp
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from .webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
-    app.register_blueprint(api_bp)
+    init_api(app)
     app.register_blueprint(staff_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(ops_bp)

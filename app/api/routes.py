@@ -1,22 +1,62 @@
-"""Staff API routes: thin wrappers over app.domain, one transaction per request."""
+"""Staff API routes: thin wrappers over app.domain, one transaction per request.
+
+Each route names its request schema (`bp.arguments`) and answer schema (`bp.response`)
+from app/api/schemas.py: those validate the body, shape the answer and document both.
+"""
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
+from http import HTTPStatus
 from typing import Any
 
 from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..domain import DomainError, Invalid
+from ..config import Settings
+from ..domain import DomainError
+from ..domain import broadcasts as broadcasts_ops
 from ..domain import consultations as consultations_ops
 from ..domain import members as members_ops
+from ..domain import outcomes as outcomes_ops
 from ..extensions import db
-from . import bp
+from ..models import Broadcast
 from .auth import actor, authenticate
-from .openapi import document
+from .blueprint import bp
+from .schemas import (
+    CODE_PATTERN,
+    BroadcastAcceptedSchema,
+    BroadcastInSchema,
+    BroadcastPreviewSchema,
+    BroadcastSchema,
+    ConsultationInSchema,
+    ConsultationSchema,
+    ConsultationStatusSchema,
+    MemberInSchema,
+    MemberSchema,
+    OutcomeInSchema,
+    OutcomeRecordedSchema,
+    PreviewQuerySchema,
+    ResultsSchema,
+)
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
+
+# Path parameters, described beyond what the URL converters say.
+CODE = {
+    "in": "path",
+    "name": "code",
+    "description": "The consultation's code, in any case",
+    "schema": {"type": "string", "pattern": CODE_PATTERN},
+    "example": "P12",
+}
+PHONE = {
+    "in": "path",
+    "name": "phone",
+    "description": "E.164, URL-encoded (%2B447400123456), or any form DEFAULT_REGION allows",
+    "schema": {"type": "string"},
+}
+BROADCAST_ID = {"in": "path", "name": "broadcast_id", "schema": {"type": "integer", "minimum": 1}}
 
 
 def error(status: int, message: str):
@@ -24,6 +64,17 @@ def error(status: int, message: str):
     response = jsonify({"error": message})
     response.status_code = status
     return response
+
+
+def refusals(*codes: int):
+    """Document the `{"error": ...}` answers a route may give: 401 and `codes`."""
+
+    def decorate(view):
+        for code in sorted({401, *codes}, reverse=True):
+            view = bp.alt_response(code, response=HTTPStatus(code).name)(view)
+        return view
+
+    return decorate
 
 
 @bp.before_request
@@ -40,7 +91,7 @@ def require_token():
 
 @bp.errorhandler(DomainError)
 def domain_error(exc: DomainError):
-    """Domain refusals become 404/409/422 JSON and nothing is written."""
+    """Domain refusals and bad bodies become 404/409/422 JSON and nothing is written."""
     db.session.rollback()
     return error(exc.status, exc.message)
 
@@ -54,42 +105,34 @@ def http_error(exc: HTTPException):
     return error(exc.code or 500, exc.description or exc.name)
 
 
-def body() -> dict[str, Any]:
-    """The request's JSON object, or Invalid with a clear message."""
-    try:
-        data = request.get_json(silent=True, force=True)
-    except RecursionError:  # nested too deep to parse; `silent` only covers ValueError
-        data = None
-    if data is None:
-        raise Invalid("the body must be valid JSON")
-    if not isinstance(data, dict):
-        raise Invalid("the body must be a JSON object")
-    try:
-        # JSON may spell a lone surrogate ("\ud800"): no page or text could show it.
-        json.dumps(data, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise Invalid("the body must be valid Unicode text (a lone surrogate was found)") from None
-    return data
-
-
-def settings():
+def settings() -> Settings:
     """The app's Settings."""
     return current_app.config["CHORUS"]
 
 
 @bp.get("/openapi.json")
+@bp.doc(
+    summary="This document",
+    security=[],
+    responses={"200": {"description": "The OpenAPI 3.1 document"}},
+)
 def openapi():
     """The OpenAPI 3 document describing this API."""
-    return jsonify(document())
+    return jsonify(current_app.extensions["chorus-api"].spec.to_dict())
+
+
+# ---------------------------------------------------------------------- members
 
 
 @bp.post("/members")
-def create_member():
-    """Add a member."""
-    data = body()
+@bp.arguments(MemberInSchema)
+@bp.response(201, MemberSchema)
+@refusals(409, 422)
+def create_member(data: dict[str, Any]):
+    """Add a member: 422 for a number that is not valid, 409 if it exists."""
     cfg = settings()
     member = members_ops.create_member(
-        data.get("phone"),
+        data["phone"],
         region=cfg.default_region,
         default_language=cfg.default_language,
         name=data.get("name"),
@@ -99,161 +142,190 @@ def create_member():
         actor=actor(),
     )
     db.session.commit()
-    return jsonify(members_ops.member_json(member)), 201
+    return member
 
 
-@bp.get("/members/<path:phone>")
+@bp.get("/members/<path:phone>", parameters=[PHONE])
+@bp.response(200, MemberSchema)
+@refusals(404)
 def get_member(phone: str):
-    """A member by phone number (E.164, URL-encoded)."""
-    member = members_ops.get_by_phone(phone, settings().default_region)
-    return jsonify(members_ops.member_json(member))
+    """A member by phone number (E.164, URL-encoded: %2B447400123456)."""
+    return members_ops.get_by_phone(phone, settings().default_region)
+
+
+# ---------------------------------------------------------------------- consultations
 
 
 @bp.post("/consultations")
-def create_consultation():
-    """Draft a consultation."""
-    consultation = consultations_ops.create(body(), actor=actor(), timezone=settings().timezone)
+@bp.arguments(ConsultationInSchema)
+@bp.response(201, ConsultationStatusSchema)
+@refusals(409, 422)
+def create_consultation(data: dict[str, Any]):
+    """Draft a consultation; options are numbered 1..N in order."""
+    # consultations.create still takes the body's shape, times as ISO 8601 text; the
+    # schema's aware UTC datetimes say the same instant.
+    payload = {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in data.items()
+    }
+    consultation = consultations_ops.create(payload, actor=actor(), timezone=settings().timezone)
     db.session.commit()
-    return jsonify({"code": consultation.code, "status": consultation.status}), 201
+    return consultation
 
 
-@bp.get("/consultations/<code>")
+@bp.get("/consultations/<code>", parameters=[CODE])
+@bp.response(200, ConsultationSchema)
+@refusals(404)
 def get_consultation(code: str):
     """A consultation's definition and status."""
-    return jsonify(consultations_ops.consultation_json(consultations_ops.get(code)))
+    return consultations_ops.get(code)
 
 
-@bp.post("/consultations/<code>/open")
+@bp.post("/consultations/<code>/open", parameters=[CODE])
+@bp.response(200, ConsultationStatusSchema)
+@refusals(404, 409)
 def open_consultation(code: str):
     """Open a draft consultation for votes."""
     consultation = consultations_ops.open_(consultations_ops.get(code), actor=actor())
     db.session.commit()
-    return jsonify({"code": consultation.code, "status": consultation.status})
+    return consultation
 
 
-@bp.post("/consultations/<code>/close")
+@bp.post("/consultations/<code>/close", parameters=[CODE])
+@bp.response(200, ConsultationStatusSchema)
+@refusals(404, 409)
 def close_consultation(code: str):
     """Close an open consultation."""
     consultation = consultations_ops.close(consultations_ops.get(code), actor=actor())
     db.session.commit()
-    return jsonify({"code": consultation.code, "status": consultation.status})
+    return consultation
 
 
-@bp.get("/consultations/<code>/results")
+@bp.get("/consultations/<code>/results", parameters=[CODE])
+@bp.response(200, ResultsSchema)
+@refusals(404)
 def consultation_results(code: str):
     """The tally, comments and participants."""
-    return jsonify(consultations_ops.results(consultations_ops.get(code)))
+    return consultations_ops.results(consultations_ops.get(code))
+
+
+@bp.post("/consultations/<code>/outcome", parameters=[CODE])
+@bp.arguments(OutcomeInSchema)
+@bp.response(200, OutcomeRecordedSchema)
+@refusals(404, 409, 422)
+def consultation_outcome(data: dict[str, Any], code: str):
+    """Record what was decided; with notify, text it to everyone who took part.
+
+    An open consultation is closed first; a draft (or one already decided) is refused
+    with 409. With notify, every active member who voted or commented is texted the
+    outcome in their language (DEFAULT_LANGUAGE where it has no translation).
+    """
+    consultation = consultations_ops.get(code)
+    _, broadcast, recipients = outcomes_ops.decide(
+        consultation, data, actor=actor(), cfg=settings()
+    )
+    db.session.commit()
+    if broadcast is not None:
+        broadcasts_ops.launch(broadcast)
+    return {
+        "code": consultation.code,
+        "status": consultation.status,
+        "broadcast_id": broadcast.id if broadcast else None,
+        "recipients": recipients,
+    }
 
 
 # ---------------------------------------------------------------------- broadcasts
 
 
-def optional_body() -> dict[str, Any] | None:
-    """The request's JSON object if it has a body, None if it has none."""
-    if not request.get_data():
-        return None
-    return body()
+def _accepted(broadcast: Broadcast, recipients: int, at: datetime | None = None) -> dict[str, Any]:
+    answer = {"broadcast_id": broadcast.id, "recipients": recipients, "status": broadcast.status}
+    if at is not None:
+        answer["scheduled_at"] = at
+    return answer
 
 
-@bp.post("/consultations/<code>/broadcast")
-def broadcast_consultation(code: str):
-    """Text the summary to the audience now, or at `at`: 202 with the recipient count."""
-    from ..domain import broadcasts as broadcasts_ops
+@bp.post("/consultations/<code>/broadcast", parameters=[CODE])
+@bp.arguments(BroadcastInSchema, required=False)
+@bp.response(202, BroadcastAcceptedSchema)
+@refusals(404, 409, 422)
+def broadcast_consultation(data: dict[str, Any], code: str):
+    """Text the summary to the audience, now or at a time.
 
-    cfg = settings()
-    at = broadcasts_ops.parse_at(optional_body(), cfg.timezone)
+    Answers at once with the number of members who will be texted (active members of
+    the audience); the texts go out in the background at SMS_MAX_PER_SECOND segments
+    per second per sender, never during QUIET_HOURS. Each member gets the summary and
+    how to reply in their language, or in DEFAULT_LANGUAGE where the summary has no
+    translation. Refused (422) when a text would cost more than the segment budget:
+    see the preview. Only an open consultation can be broadcast (409).
+    """
+    at = data.get("at")
     broadcast, recipients = broadcasts_ops.create_summary(
-        consultations_ops.get(code), actor=actor(), cfg=cfg, at=at
+        consultations_ops.get(code), actor=actor(), cfg=settings(), at=at
     )
     db.session.commit()
     broadcasts_ops.launch(broadcast)
-    answer = {"broadcast_id": broadcast.id, "recipients": recipients, "status": broadcast.status}
-    if at is not None:
-        answer["scheduled_at"] = at.isoformat()
-    return jsonify(answer), 202
+    return _accepted(broadcast, recipients, at)
 
 
-@bp.get("/consultations/<code>/broadcast/preview")
-def broadcast_preview(code: str):
+@bp.get("/consultations/<code>/broadcast/preview", parameters=[CODE])
+@bp.arguments(PreviewQuerySchema, location="query")
+@bp.response(200, BroadcastPreviewSchema)
+@refusals(404, 422)
+def broadcast_preview(query: dict[str, Any], code: str):
     """What a broadcast (?kind=summary|reminder) would send, per language, and its cost."""
-    from ..domain import broadcasts as broadcasts_ops
-
-    kind = request.args.get("kind", "summary")
-    if kind not in ("summary", "reminder"):
-        raise Invalid("kind must be summary or reminder")
-    return jsonify(broadcasts_ops.preview(consultations_ops.get(code), settings(), kind))
+    return broadcasts_ops.preview(consultations_ops.get(code), settings(), query["kind"])
 
 
-@bp.post("/consultations/<code>/remind")
+@bp.post("/consultations/<code>/remind", parameters=[CODE])
+@bp.response(202, BroadcastAcceptedSchema)
+@refusals(404, 409, 422)
 def remind_consultation(code: str):
     """Remind the audience members who have not replied yet: 202 with the count."""
-    from ..domain import broadcasts as broadcasts_ops
-
     broadcast, recipients = broadcasts_ops.create_reminder(
         consultations_ops.get(code), actor=actor(), cfg=settings()
     )
     db.session.commit()
     broadcasts_ops.launch(broadcast)
-    return jsonify(
-        {"broadcast_id": broadcast.id, "recipients": recipients, "status": broadcast.status}
-    ), 202
+    return _accepted(broadcast, recipients)
 
 
-@bp.post("/consultations/<code>/outcome")
-def consultation_outcome(code: str):
-    """Record what was decided; with notify, text it to everyone who took part."""
-    from ..domain import broadcasts as broadcasts_ops
-    from ..domain import outcomes as outcomes_ops
-
-    consultation = consultations_ops.get(code)
-    _, broadcast, recipients = outcomes_ops.decide(
-        consultation, body(), actor=actor(), cfg=settings()
-    )
-    db.session.commit()
-    if broadcast is not None:
-        broadcasts_ops.launch(broadcast)
-    return jsonify(
-        {
-            "code": consultation.code,
-            "status": consultation.status,
-            "broadcast_id": broadcast.id if broadcast else None,
-            "recipients": recipients,
-        }
-    )
-
-
-@bp.get("/broadcasts/<int:broadcast_id>")
+@bp.get("/broadcasts/<int:broadcast_id>", parameters=[BROADCAST_ID])
+@bp.response(200, BroadcastSchema)
+@refusals(404)
 def get_broadcast(broadcast_id: int):
     """A broadcast's status and counts."""
-    from ..domain import broadcasts as broadcasts_ops
-
-    return jsonify(broadcasts_ops.broadcast_json(broadcasts_ops.get(broadcast_id)))
+    return broadcasts_ops.get(broadcast_id)
 
 
-def _broadcast_action(broadcast_id: int, action: str):
-    from ..domain import broadcasts as broadcasts_ops
-
+def _broadcast_action(broadcast_id: int, action: str) -> Broadcast:
     broadcast = broadcasts_ops.get(broadcast_id, lock=True)
     getattr(broadcasts_ops, action)(broadcast, actor=actor())
     db.session.commit()
     if action == "resume":
         broadcasts_ops.after_resume(broadcast)
-    return jsonify(broadcasts_ops.broadcast_json(broadcast))
+    return broadcast
 
 
-@bp.post("/broadcasts/<int:broadcast_id>/pause")
+@bp.post("/broadcasts/<int:broadcast_id>/pause", parameters=[BROADCAST_ID])
+@bp.response(200, BroadcastSchema)
+@refusals(404, 409)
 def pause_broadcast(broadcast_id: int):
     """Pause a scheduled or sending broadcast; texts already with Twilio still go."""
     return _broadcast_action(broadcast_id, "pause")
 
 
-@bp.post("/broadcasts/<int:broadcast_id>/resume")
+@bp.post("/broadcasts/<int:broadcast_id>/resume", parameters=[BROADCAST_ID])
+@bp.response(200, BroadcastSchema)
+@refusals(404, 409)
 def resume_broadcast(broadcast_id: int):
     """Resume a paused broadcast where it stopped."""
     return _broadcast_action(broadcast_id, "resume")
 
 
-@bp.post("/broadcasts/<int:broadcast_id>/cancel")
+@bp.post("/broadcasts/<int:broadcast_id>/cancel", parameters=[BROADCAST_ID])
+@bp.response(200, BroadcastSchema)
+@refusals(404, 409)
 def cancel_broadcast(broadcast_id: int):
     """Cancel a broadcast: every text not yet sent is skipped."""
     return _broadcast_action(broadcast_id, "cancel")
