@@ -1,5 +1,7 @@
 """Extension objects, created unbound and wired by `create_app`."""
 
+from typing import TYPE_CHECKING
+
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -22,5 +24,17 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:
+    # `db.Model` is a class built at run time and held in an attribute, which a type
+    # checker cannot take as a base class (every model would be Any). This is what it is:
+    # Flask-SQLAlchemy's mixins over `Base`, so `Mapped[...]` columns keep their types.
+    from flask_sqlalchemy.model import Model as _FSAModel
+
+    class Model(_FSAModel, Base):
+        __abstract__ = True
+
+else:
+    Model = db.Model
 migrate = Migrate()
 babel = Babel()
