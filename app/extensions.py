@@ -1,11 +1,11 @@
 """Extension objects, created unbound and wired by `create_app`."""
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -21,6 +21,11 @@ class Base(DeclarativeBase):
             "pk": "pk_%(table_name)s",
         }
     )
+
+    if TYPE_CHECKING:
+        # Declared a FromClause, as a model may map a join or a select; every model
+        # here maps one Table, which Core's insert() and update() need.
+        __table__: ClassVar[Table]
 
 
 db = SQLAlchemy(model_class=Base)
