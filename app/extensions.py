@@ -31,15 +31,18 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 if TYPE_CHECKING:
-    # `db.Model` is a class built at run time and held in an attribute, which a type
-    # checker cannot take as a base class (every model would be Any). This is what it is:
-    # Flask-SQLAlchemy's mixins over `Base`, so `Mapped[...]` columns keep their types.
+    # `db.Model` is a class built at run time and kept in an attribute: mypy refuses it
+    # as a base class, and a model on an unknown base would take any attribute. To the
+    # checker it is what Flask-SQLAlchemy makes of it: its Model mixin over `Base`.
     from flask_sqlalchemy.model import Model as _FSAModel
 
     class Model(_FSAModel, Base):
+        """The base of every model (`db.Model`)."""
+
         __abstract__ = True
 
 else:
     Model = db.Model
+
 migrate = Migrate()
 babel = Babel()
