@@ -64,6 +64,7 @@ def record(
         except IntegrityError:
             pass
         head = _locked_head()
+        assert head is not None  # the row is there now, ours or the concurrent event's
     event = AuditEvent(
         seq=head.seq + 1,
         created_at=utcnow(),

@@ -1,9 +1,11 @@
 """Extension objects, created unbound and wired by `create_app`."""
 
+from typing import TYPE_CHECKING, ClassVar
+
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -20,7 +22,27 @@ class Base(DeclarativeBase):
         }
     )
 
+    if TYPE_CHECKING:
+        # Declared a FromClause, as a model may map a join or a select; every model
+        # here maps one Table, which Core's insert() and update() need.
+        __table__: ClassVar[Table]
+
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:
+    # `db.Model` is a class built at run time and kept in an attribute: mypy refuses it
+    # as a base class, and a model on an unknown base would take any attribute. To the
+    # checker it is what Flask-SQLAlchemy makes of it: its Model mixin over `Base`.
+    from flask_sqlalchemy.model import Model as _FSAModel
+
+    class Model(_FSAModel, Base):
+        """The base of every model (`db.Model`)."""
+
+        __abstract__ = True
+
+else:
+    Model = db.Model
+
 migrate = Migrate()
 babel = Babel()

@@ -20,8 +20,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
-from .extensions import db
+from .extensions import Model
 
 
 def utcnow() -> datetime:
@@ -29,7 +30,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
+class UTCDateTime(TypeDecorator[datetime]):
     """A DateTime that always comes back timezone-aware (SQLite forgets the zone)."""
 
     impl = DateTime(timezone=True)
@@ -99,7 +100,7 @@ class OptOutSource(StrEnum):
 MEMBER_STATUSES = tuple(MemberStatus)
 
 
-class Member(db.Model):
+class Member(Model):
     """A person, known by an E.164 phone number."""
 
     __tablename__ = "member"
@@ -141,7 +142,7 @@ class Member(db.Model):
             self.group_rows.append(MemberGroup(name=name))
 
 
-class MemberGroup(db.Model):
+class MemberGroup(Model):
     """A member's membership of a named group (`community`, `allies`, `staff`...)."""
 
     __tablename__ = "member_group"
@@ -184,7 +185,7 @@ CONSULTATION_STATUSES = tuple(ConsultationStatus)
 DECIDED_BY = tuple(DecidedBy)
 
 
-class Consultation(db.Model):
+class Consultation(Model):
     """Something to decide, with its texts per language and its decision rule."""
 
     __tablename__ = "consultation"
@@ -262,7 +263,7 @@ class Channel(StrEnum):
 VOTE_CHANNELS = tuple(Channel)
 
 
-class Vote(db.Model):
+class Vote(Model):
     """A member's one current choice on a consultation; changes go to VoteChange."""
 
     __tablename__ = "vote"
@@ -285,7 +286,7 @@ class Vote(db.Model):
     member: Mapped[Member] = relationship()
 
 
-class VoteChange(db.Model):
+class VoteChange(Model):
     """One entry in a vote's history: every choice ever recorded, in order."""
 
     __tablename__ = "vote_change"
@@ -300,7 +301,7 @@ class VoteChange(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Comment(db.Model):
+class Comment(Model):
     """Free text from a member; without a consultation it is a message to staff."""
 
     __tablename__ = "comment"
@@ -354,7 +355,7 @@ class Encoding(StrEnum):
 MESSAGE_STATUSES = tuple(MessageStatus)
 
 
-class Message(db.Model):
+class Message(Model):
     """Every SMS in or out.
 
     Outbound lifecycle: queued -> sending -> sent -> delivered | undelivered, or
@@ -435,7 +436,7 @@ BROADCAST_KINDS = tuple(BroadcastKind)
 BROADCAST_STATUSES = tuple(BroadcastStatus)
 
 
-class Broadcast(db.Model):
+class Broadcast(Model):
     """One send to many members; expands into Message rows in batches of about 100."""
 
     __tablename__ = "broadcast"
@@ -461,7 +462,7 @@ class Broadcast(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class Outcome(db.Model):
+class Outcome(Model):
     """What was decided, why and what happens next, per language."""
 
     __tablename__ = "outcome"
@@ -476,7 +477,7 @@ class Outcome(db.Model):
     consultation: Mapped[Consultation] = relationship(back_populates="outcome")
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """Append-only log; each row carries the hash of the one before it."""
 
     __tablename__ = "audit_event"
@@ -493,7 +494,7 @@ class AuditEvent(db.Model):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A staff API token; only its SHA-256 is stored."""
 
     __tablename__ = "api_token"
@@ -506,7 +507,7 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class AuditHead(db.Model):
+class AuditHead(Model):
     """The newest audit hash, one row; it anchors the chain so a deleted tail shows."""
 
     __tablename__ = "audit_head"

@@ -99,7 +99,7 @@ def domain_error(exc: DomainError):
 @bp.app_errorhandler(HTTPException)
 def http_error(exc: HTTPException):
     """Werkzeug's errors (404, 405...) as JSON under /api/, the usual page elsewhere."""
-    if not request.path.startswith(bp.url_prefix + "/"):
+    if not request.path.startswith(f"{bp.url_prefix}/"):
         return exc
     db.session.rollback()
     return error(exc.code or 500, exc.description or exc.name)

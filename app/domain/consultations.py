@@ -42,7 +42,7 @@ def find(code: str) -> Consultation | None:
     ).scalar_one_or_none()
 
 
-def _texts(payload: dict, field: str, required: bool, limit: int) -> dict[str, str]:
+def _texts(payload: dict[str, Any], field: str, required: bool, limit: int) -> dict[str, str]:
     value = payload.get(field)
     if value is None and not required:
         return {}
@@ -67,6 +67,7 @@ def _when(value: Any, field: str, tz: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise Invalid(f"{field} must be an ISO 8601 date-time")
+    parsed: datetime | None  # None: out of range in UTC (below)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

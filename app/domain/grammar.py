@@ -109,6 +109,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = ["LANGUAGES", "Intent", "language_name", "normalise", "parse"]
 
@@ -185,7 +186,7 @@ _TOKEN_RE = re.compile(
 _CACHE_LIMIT = 8192
 
 
-class _CharMap(dict):
+class _CharMap(dict[int, int | str | None]):
     """str.translate table for normalising, filled per character on first sight."""
 
     def __missing__(self, cp: int) -> int | str | None:
@@ -225,7 +226,7 @@ _ARABIC_FOLD = {
 }
 
 
-class _FoldMap(dict):
+class _FoldMap(dict[int, int | str | None]):
     """str.translate table for keyword comparison: Latin diacritics off, Arabic unified."""
 
     def __missing__(self, cp: int) -> int | str | None:
@@ -584,7 +585,10 @@ class _Entry:
     langs: frozenset[str]
 
 
-def _merge(table: dict, key: object, entry: _Entry) -> None:
+_Key = TypeVar("_Key", str, tuple[str, ...])
+
+
+def _merge(table: dict[_Key, _Entry], key: _Key, entry: _Entry) -> None:
     old = table.get(key)
     if old is None:
         table[key] = entry
@@ -594,7 +598,10 @@ def _merge(table: dict, key: object, entry: _Entry) -> None:
         table[key] = _Entry(old.kind, old.value, old.weak or entry.weak, old.langs | entry.langs)
 
 
-def _build() -> tuple[dict, dict, dict, dict, int]:
+_Phrases = dict[tuple[str, ...], _Entry]
+
+
+def _build() -> tuple[dict[str, _Entry], dict[str, _Entry], _Phrases, _Phrases, int]:
     exact1: dict[str, _Entry] = {}
     folded1: dict[str, _Entry] = {}
     exact_n: dict[tuple[str, ...], _Entry] = {}

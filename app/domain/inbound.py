@@ -19,7 +19,7 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -95,6 +95,24 @@ class Context:
     def reply(self, kind: str, consultation: Consultation | None = None, **values: Any) -> Reply:
         """Render message `kind` in the language of this conversation."""
         return Reply(kind, render(kind, self.language, **values), consultation)
+
+
+class _Outbox(Protocol):
+    """What this module uses of `app.domain.outbox` (looked up by `_outbox`)."""
+
+    def queue_message(
+        self,
+        *,
+        phone: str,
+        body: str,
+        kind: str,
+        member_id: int | None = None,
+        consultation_id: int | None = None,
+        reply_to_id: int | None = None,
+        priority: str = "high",
+    ) -> Message: ...
+
+    def send_soon(self, message_id: int) -> None: ...
 
 
 def language_menu() -> str:
@@ -308,6 +326,7 @@ def _from_opted_out(ctx: Context) -> Reply | None:
         and intent.comment is None
     )
     if intent.kind == "start" or bare_yes:
+        assert ctx.member is not None  # _dispatch sends only members here
         members_ops.opt_in(ctx.member, "sms")
         return ctx.reply("opted_in", org=ctx.settings.org_name)
     return None
@@ -318,6 +337,7 @@ def _from_opted_out(ctx: Context) -> Reply | None:
 
 def _language(ctx: Context) -> Reply:
     member = ctx.member
+    assert member is not None  # _dispatch sends only members here
     wanted = ctx.intent.language
     if wanted is None:
         return ctx.reply("language_menu", menu=language_menu())
@@ -360,6 +380,7 @@ def _target(ctx: Context, *, for_taking_part: bool) -> Target:
     For taking part (votes, comments) the consultation must be open and the member in
     its audience; otherwise the Target carries the refusal to send instead.
     """
+    assert ctx.member is not None  # _dispatch sends only members here
     code = ctx.intent.code
     if code is not None:
         consultation = consultations_ops.find(code)
@@ -393,6 +414,7 @@ def _vote(ctx: Context) -> Reply:
     if target.refusal is not None:
         return target.refusal
     consultation = target.consultation
+    assert consultation is not None and ctx.member is not None  # no refusal; from a member
     intent = ctx.intent
     if consultation.kind == "open":
         # Comments only: a "yes" here is what they have to say.
@@ -427,6 +449,7 @@ def _vote(ctx: Context) -> Reply:
 def _text(ctx: Context) -> Reply:
     """Free text: a comment on the named or current consultation, else a note to staff."""
     body = (ctx.intent.comment or ctx.message.body).strip()
+    assert ctx.member is not None  # _dispatch sends only members here
     if ctx.intent.code is None:
         current = current_for(ctx.member)
         if current.consultation is None:
@@ -442,6 +465,7 @@ def _text(ctx: Context) -> Reply:
 
 def _comment(ctx: Context, target: Target, body: str) -> Reply:
     consultation = target.consultation
+    assert consultation is not None  # a target without a refusal has one
     _add_comment(ctx, consultation, body)
     if target.other:
         return ctx.reply(
@@ -451,6 +475,7 @@ def _comment(ctx: Context, target: Target, body: str) -> Reply:
 
 
 def _add_comment(ctx: Context, consultation: Consultation | None, body: str) -> None:
+    assert ctx.member is not None  # _dispatch sends only members here
     db.session.add(
         Comment(
             consultation_id=consultation.id if consultation else None,
@@ -471,6 +496,7 @@ def _info(ctx: Context) -> Reply:
     if target.refusal is not None:
         return target.refusal
     consultation = target.consultation
+    assert consultation is not None and ctx.member is not None  # no refusal; from a member
     language = ctx.language
     full = consultation.text("body", language) or consultation.text("summary", language)
     text = f"{consultation.code}: {consultation.text('title', language)}\n{full}".strip()
@@ -533,7 +559,7 @@ def queue_direct(
     )
 
 
-def _outbox():
+def _outbox() -> _Outbox | None:
     """The outbox module, when the outbound sender is installed."""
     try:
         module = importlib.import_module("app.domain.outbox")
@@ -566,6 +592,7 @@ def _results(ctx: Context) -> Reply:
     if target.refusal is not None:
         return target.refusal
     consultation = target.consultation
+    assert consultation is not None  # a target without a refusal has one
     code = consultation.code
     if not consultation.results_public:
         return ctx.reply("results_private", consultation, code=code)

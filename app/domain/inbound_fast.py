@@ -36,7 +36,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from sqlalchemy import Connection, and_, bindparam, func, select
@@ -163,7 +163,7 @@ class Seen:
     def current(self) -> list[Row]:
         """Open consultations the member could mean, the current one first (current.py)."""
         mine = [r for r in self.rows if r.status == "open" and self.reaches(r)]
-        texted = sorted((r for r in mine if r.last_texted), key=lambda r: -r.last_texted)
+        texted = sorted((r for r in mine if r.last_texted), key=lambda r: -(r.last_texted or 0))
         if texted:
             return texted
         never = datetime.min.replace(tzinfo=None)
@@ -253,7 +253,8 @@ def _own_connection(
 ) -> tuple[int, str, str] | None:
     """PostgreSQL, outside any transaction: psycopg directly, in autocommit."""
     pooled = db.engine.raw_connection()
-    pg = pooled.driver_connection
+    # Only ever a live psycopg 3 connection here: PostgreSQL through psycopg is the caller's test.
+    pg = cast("psycopg.Connection[tuple[Any, ...]]", pooled.driver_connection)
     try:
         pg.autocommit = True
         cursor = pg.cursor()
@@ -263,7 +264,8 @@ def _own_connection(
 
         def write(plan: Plan, values: dict[str, Any]) -> int | None:
             row = cursor.execute(PG_WRITE[plan.vote], values, prepare=True).fetchone()
-            return row[0] if row else None
+            inbound_id: int | None = row[0] if row else None
+            return inbound_id
 
         return _attempts(settings, sid, phone, body, intent, read, write)
     except psycopg.OperationalError:
@@ -311,7 +313,8 @@ def _seen(rows: list[Any]) -> Seen | None:
     seen = Seen(member_id, status, language, {g for g in (groups or "").split(",") if g})
     for r in rows:
         if r[4] is not None:
-            seen.rows.append(Row(*r[4:8], r[8] or [], r[9] or [], *r[10:]))
+            row = Row(*r[4:8], r[8] or [], r[9] or [], *r[10:])  # type: ignore[call-arg]  # mypy miscounts a *slice before plain args
+            seen.rows.append(row)
     return seen
 
 
@@ -361,6 +364,7 @@ def _decide(settings: Settings, seen: Seen, intent: grammar.Intent, body: str) -
         plan.receipt, plan.previous = target.receipt, target.vote_choice
         if target.vote_choice != intent.choice:
             plan.vote, plan.vote_id = "update", target.vote_id
+    assert plan.receipt is not None  # a vote row always has its receipt
     changed = plan.vote == "update"
     if intent.comment:
         plan.comment = intent.comment
@@ -397,7 +401,7 @@ def _comment_plan(seen: Seen, target: Row, other: str | None, comment: str) -> P
 # --- the write ---------------------------------------------------------------------------
 
 
-def _values(sid: str, phone: str, body: str, intent: grammar.Intent, plan: Plan) -> dict:
+def _values(sid: str, phone: str, body: str, intent: grammar.Intent, plan: Plan) -> dict[str, Any]:
     """The write's parameters."""
     now = utcnow()
     text_info = segments.count(body)
@@ -525,7 +529,7 @@ _SQLITE_REPLY = _msg.insert()
 def _write_one_by_one(conn: Connection, plan: Plan, values: dict[str, Any]) -> int | None:
     """The same rows, one INSERT at a time, in the transaction the caller holds."""
     now = values["now"]
-    inbound_id = conn.execute(
+    inbound_id: int | None = conn.execute(
         _SQLITE_INBOUND,
         {
             "direction": "in",

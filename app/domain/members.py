@@ -158,7 +158,7 @@ def opt_in(member: Member, source: str, when: datetime | None = None) -> bool:
     return True
 
 
-def member_json(member: Member) -> dict:
+def member_json(member: Member) -> dict[str, Any]:
     """The API representation of a member."""
     return {
         "id": member.id,

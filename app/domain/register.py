@@ -162,6 +162,7 @@ def audit_check() -> AuditStatus:
     """
     status = audit_head()
     ttl = current_app.config.get("AUDIT_CHECK_TTL", AUDIT_CHECK_TTL)
+    cache: dict[str, tuple[tuple[int, str], float, AuditStatus]]
     cache = current_app.extensions.setdefault("chorus_audit_check", {})
     key = (status.events, status.head)
     hit = cache.get("value")

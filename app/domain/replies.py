@@ -7,7 +7,7 @@ Consultation (the ORM row, or `inbound_fast.Row`).
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from flask import has_app_context
 from flask_babel import force_locale, gettext
@@ -18,7 +18,21 @@ from ..sms.render import budget, render
 LABEL_CHARS = 20  # an option label in a confirmation is cut to this
 
 
-def choice_label(consultation: Any, choice: str, language: str, *, with_label: bool = True) -> str:
+class Confirmable(Protocol):
+    """What a confirmation reads of a consultation (see the module docstring)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    def option_label(self, number: int, language: str, fallback: str = "en") -> str: ...
+
+
+def choice_label(
+    consultation: Confirmable, choice: str, language: str, *, with_label: bool = True
+) -> str:
     """A choice as a confirmation shows it: YES/NO/ABSTAIN in the language, or `2 Library`."""
     if consultation.kind == "choice":
         if not with_label:
@@ -52,7 +66,7 @@ def vote_reply_kind(with_comment: bool, other: str | None, changed: bool) -> str
 
 def vote_confirmation(
     kind: str,
-    consultation: Any,
+    consultation: Confirmable,
     language: str,
     *,
     choice: str,
@@ -72,6 +86,7 @@ def vote_confirmation(
         if other:
             values["other"] = other
         if kind == "vote_changed":
+            assert previous is not None  # a changed vote had a choice before
             values["previous"] = choice_label(
                 consultation, previous, language, with_label=with_label
             )

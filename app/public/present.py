@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError, dates
@@ -63,8 +64,9 @@ def when(value: datetime | None) -> str:
     locale = _date_locale(language(), settings.default_region)
     date = dates.format_date(value.astimezone(zone).date(), "long", locale=locale)
     time = dates.format_time(value, "short", tzinfo=zone, locale=locale)
-    # Babel's own way of joining a date and a time in the locale's order.
-    pattern = dates.get_datetime_format("long", locale=locale).replace("'", "")
+    # Babel's own way of joining a date and a time in the locale's order: a str such as
+    # "{1} 'at' {0}", though Babel declares it a DateTimePattern.
+    pattern = cast(str, dates.get_datetime_format("long", locale=locale)).replace("'", "")
     return pattern.replace("{0}", time).replace("{1}", date)
 
 

@@ -21,6 +21,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
@@ -213,7 +214,8 @@ class TwilioBackend(Backend):
         finally:
             if self.per_call:
                 _close(client)
-        return Sent(message.sid or "", message.status or "queued")
+        # twilio annotates `status` as its Status class of constants; it holds the payload's str.
+        return Sent(message.sid or "", cast(str | None, message.status) or "queued")
 
     def find_accepted(self, to: str, body: str, since: datetime) -> list[str]:
         """Ask Twilio's Messages list (newest first, to this number) for this body."""

@@ -34,7 +34,7 @@ def environment() -> Environment:
         auto_reload=False,
     )
     env.policies["ext.i18n.trimmed"] = True
-    env.install_gettext_callables(  # type: ignore[attr-defined]
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by jinja2.ext.i18n
         flask_babel.gettext, _ngettext, newstyle=True
     )
     return env

@@ -16,6 +16,7 @@ Segmentation is simulated greedily, so ``len(split(t)) == count(t).segments`` al
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import accumulate, repeat
 
@@ -89,6 +90,7 @@ def _part_ends(text: str, gsm: bool, limit: int) -> tuple[list[int], int]:
     atomic (an escape pair or a surrogate pair), so no pair is ever split.  Returns the end
     index (exclusive) of each part and the units used by the last part.
     """
+    weights: Iterable[int]
     if gsm:
         weights = map(_GSM7_WEIGHT.get, text, repeat(1))
     else:

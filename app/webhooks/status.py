@@ -56,8 +56,13 @@ ERROR_REASONS = {
 
 def _find(message_ref: str | None, sid: str) -> Message | None:
     # ASCII digits only ('²' is a digit that int() refuses), within the 32-bit id column.
-    digits = message_ref and message_ref.isascii() and message_ref.isdigit()
-    if digits and len(message_ref) < 11 and int(message_ref) < 2**31:
+    if (
+        message_ref
+        and message_ref.isascii()
+        and message_ref.isdigit()
+        and len(message_ref) < 11
+        and int(message_ref) < 2**31
+    ):
         message = db.session.get(Message, int(message_ref))
         if message is not None and message.direction == "out":
             return message
