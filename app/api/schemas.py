@@ -44,7 +44,8 @@ NOT_TEXTS = "must be an object of language code to text, e.g. {{'en': '...'}}"
 CODE_PATTERN = "^[A-Za-z]{1,3}[0-9]{1,4}$"  # CODE as ECMA regex (no \Z there)
 
 
-def _messages(**more: str) -> dict[str, str]:
+def _messages(**more: str) -> dict[str, str | list[Any] | dict[Any, Any]]:
+    """marshmallow's error messages: the common ones, plus or overriding `more`."""
     return {**COMMON, **more}
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from ..config import Settings
 from ..extensions import db
 from ..jobs import KEY_PREFIX, jobs
-from ..models import Message
+from ..models import Message, MessageStatus
 from ..sms.backends import Backend, Received
 from .inbound import handle_inbound
 
@@ -115,7 +115,7 @@ def recover_one(settings: Settings, received: Received) -> Recovered:
     )
     if reply is not None and reply.twilio_sid is None and reply.status == "sent":
         # Stored as a TwiML answer; nobody carried it back: send it as a text.
-        reply.status = "queued"
+        reply.status = MessageStatus.QUEUED
         reply.sent_at = None
         reply.error_count = 0
         db.session.flush()

@@ -24,9 +24,11 @@ from datetime import datetime
 from typing import cast
 
 import requests
+from twilio.base import values
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from twilio.rest.api.v2010.account.message import MessageInstance
 
 from ..config import Settings
 
@@ -244,11 +246,13 @@ class TwilioBackend(Backend):
         inbound text of the account.
         """
         client = self._new_client() if self.per_call else self._client()
-        kwargs: dict[str, object] = {"date_sent_after": since, "page_size": self.page_size}
-        if self.settings.twilio_from and not self.settings.twilio_messaging_service_sid:
-            kwargs["to"] = self.settings.twilio_from
+        ours = self.settings.twilio_from and not self.settings.twilio_messaging_service_sid
         try:
-            found = client.messages.list(**kwargs)
+            found = client.messages.list(
+                to=self.settings.twilio_from if ours else values.unset,
+                date_sent_after=since,
+                page_size=self.page_size,
+            )
         except (TwilioException, requests.RequestException) as exc:
             raise SendError(RETRY, None, f"cannot list messages: {exc!r}") from None
         finally:
@@ -257,7 +261,10 @@ class TwilioBackend(Backend):
         received = [
             Received(m.sid, m.from_ or "", m.to or "", m.body or "", m.date_sent)
             for m in found
-            if m.direction == "inbound" and m.sid and (m.date_sent is None or m.date_sent >= since)
+            # twilio types `direction` as its Direction class; the value is a plain string.
+            if str(m.direction) == MessageInstance.Direction.INBOUND
+            and m.sid
+            and (m.date_sent is None or m.date_sent >= since)
         ]
         received.reverse()  # Twilio lists newest first; handle them in the order they came
         return received
