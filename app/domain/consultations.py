@@ -13,7 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from .. import audit
 from ..config import LANGUAGES
 from ..extensions import db
-from ..models import CONSULTATION_KINDS, DECIDED_BY, Comment, Consultation, Vote, utcnow
+from ..models import (
+    CONSULTATION_KINDS,
+    DECIDED_BY,
+    Comment,
+    Consultation,
+    ConsultationStatus,
+    Vote,
+    utcnow,
+)
 from . import Conflict, Invalid, NotFound
 from .members import clean_groups
 
@@ -175,7 +183,7 @@ def open_(consultation: Consultation, *, actor: str) -> Consultation:
     """Open a draft for votes."""
     if consultation.status != "draft":
         raise Conflict(f"{consultation.code} is {consultation.status}; only a draft can be opened")
-    consultation.status = "open"
+    consultation.status = ConsultationStatus.OPEN
     consultation.opened_at = utcnow()
     audit.record(actor, "consultation.opened", "consultation", consultation.code)
     return consultation
@@ -185,7 +193,7 @@ def close(consultation: Consultation, *, actor: str) -> Consultation:
     """Close an open consultation; later votes are refused."""
     if consultation.status != "open":
         raise Conflict(f"{consultation.code} is {consultation.status}; only an open one can close")
-    consultation.status = "closed"
+    consultation.status = ConsultationStatus.CLOSED
     consultation.closed_at = utcnow()
     audit.record(actor, "consultation.closed", "consultation", consultation.code)
     return consultation

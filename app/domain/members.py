@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import audit
 from ..config import LANGUAGES
 from ..extensions import db
-from ..models import Member, Message, utcnow
+from ..models import ConsentSource, Member, MemberStatus, Message, OptOutSource, utcnow
 from ..phones import InvalidPhone, to_e164
 from . import Conflict, Invalid, NotFound
 
@@ -140,9 +140,9 @@ def opt_out(member: Member, source: str, when: datetime | None = None) -> bool:
     """Mark the member opted out; True if that changed anything."""
     if member.status == "opted_out":
         return False
-    member.status = "opted_out"
+    member.status = MemberStatus.OPTED_OUT
     member.opted_out_at = when or utcnow()
-    member.opt_out_source = source
+    member.opt_out_source = OptOutSource(source)
     audit.record(f"member:{member.id}", "member.opted_out", "member", member.id, {"via": source})
     return True
 
@@ -151,9 +151,9 @@ def opt_in(member: Member, source: str, when: datetime | None = None) -> bool:
     """Mark the member active with fresh consent; True if that changed anything."""
     if member.status == "active":
         return False
-    member.status = "active"
+    member.status = MemberStatus.ACTIVE
     member.consent_at = when or utcnow()
-    member.consent_source = source
+    member.consent_source = ConsentSource(source)
     audit.record(f"member:{member.id}", "member.opted_in", "member", member.id, {"via": source})
     return True
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import audit
 from ..config import LANGUAGES, Settings
 from ..extensions import db
-from ..models import Broadcast, Consultation, Outcome
+from ..models import Broadcast, Consultation, ConsultationStatus, Outcome
 from . import Conflict, Invalid
 from . import broadcasts as broadcasts_ops
 from . import consultations as consultations_ops
@@ -58,7 +58,7 @@ def decide(
     code = consultation.code
     outcome = Outcome(consultation_id=consultation.id, text=texts, decided_by=actor)
     db.session.add(outcome)
-    consultation.status = "decided"
+    consultation.status = ConsultationStatus.DECIDED
     try:
         db.session.flush()
     except IntegrityError:

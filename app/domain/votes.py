@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import Consultation, Member, Vote, VoteChange, utcnow
+from ..models import Channel, Consultation, Member, Vote, VoteChange, utcnow
 from . import Conflict, Invalid
 
 # No 0/O, 1/I/L, 2/Z, 5/S, 8/B: a receipt read aloud or copied by hand survives.
@@ -117,7 +117,7 @@ def _update(
     if previous == choice:
         return VoteResult(vote=vote, previous=previous, created=False)
     vote.choice = choice
-    vote.channel = channel
+    vote.channel = Channel(channel)
     vote.entered_by = entered_by
     vote.updated_at = utcnow()
     _history(vote, previous, message_id)
