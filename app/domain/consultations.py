@@ -232,22 +232,3 @@ def results(consultation: Consultation) -> dict[str, Any]:
         "comments": comments,
         "participants": participants,
     }
-
-
-def consultation_json(consultation: Consultation) -> dict[str, Any]:
-    """The API representation of a consultation."""
-    return {
-        "code": consultation.code,
-        "kind": consultation.kind,
-        "status": consultation.status,
-        "title": consultation.title,
-        "summary": consultation.summary,
-        "options": consultation.options,
-        "audience": consultation.audience,
-        "decision": {
-            "by": consultation.decision_by,
-            "quorum": consultation.quorum,
-            "threshold": consultation.threshold,
-        },
-        "closes_at": consultation.closes_at.isoformat() if consultation.closes_at else None,
-    }

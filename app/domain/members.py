@@ -156,21 +156,3 @@ def opt_in(member: Member, source: str, when: datetime | None = None) -> bool:
     member.consent_source = ConsentSource(source)
     audit.record(f"member:{member.id}", "member.opted_in", "member", member.id, {"via": source})
     return True
-
-
-def member_json(member: Member) -> dict[str, Any]:
-    """The API representation of a member."""
-    return {
-        "id": member.id,
-        "phone": member.phone,
-        "name": member.name,
-        "language": member.language,
-        "groups": member.groups,
-        "status": member.status,
-        "consent": {
-            "at": member.consent_at.isoformat() if member.consent_at else None,
-            "source": member.consent_source,
-            "opted_out_at": member.opted_out_at.isoformat() if member.opted_out_at else None,
-            "opt_out_source": member.opt_out_source,
-        },
-    }
