@@ -8,11 +8,13 @@ touches the Flask request.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
-from flask import Flask, request
+from flask import Flask, current_app, request
+from sqlalchemy import event, exc
 
 from .config import LANGUAGES, ROOT, Settings
 from .extensions import babel, db, migrate
@@ -20,8 +22,6 @@ from .extensions import babel, db, migrate
 
 def select_locale() -> str:
     """Pick a page language: ?lang=, then the `lang` cookie, then Accept-Language."""
-    from flask import current_app
-
     wanted = request.args.get("lang") or request.cookies.get("lang")
     if wanted in LANGUAGES:
         return wanted
@@ -63,21 +63,22 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     else:
         _ping_when_idle(app)
 
-    from . import jobs
-
-    jobs.init_app(app)
-
+    # The areas are imported here, not at the top, so that importing one module of
+    # the package (a test helper, a benchmark child process) stays cheap.
+    from . import jobs, worker
     from .api import bp as api_bp
+    from .cli import register
     from .public import bp as public_bp
     from .staff import bp as staff_bp
     from .webhooks import bp as webhooks_bp
+
+    jobs.init_app(app)
+    worker.init_app(app)
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(public_bp)
-
-    from .cli import register
 
     register(app)
 
@@ -109,10 +110,6 @@ def _ping_when_idle(app: Flask) -> None:
     A connection that breaks while busy fails its request; SQLAlchemy then recycles
     the whole pool, so the next request gets a fresh one.
     """
-    import time
-
-    from sqlalchemy import event, exc
-
     with app.app_context():
         engine = db.engine
 
@@ -143,8 +140,6 @@ def _sqlite_pragmas(app: Flask) -> None:
     SAVEPOINT fixes that and keeps the driver's lazy BEGIN everywhere else (a BEGIN
     on every read would make concurrent writers fail on stale snapshots).
     """
-    from sqlalchemy import event
-
     with app.app_context():
         engine = db.engine
 

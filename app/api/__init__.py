@@ -1,7 +1,5 @@
 """The staff JSON API under /api/v1 (see shared/PRODUCT.md)."""
 
-from flask import Blueprint
+from .routes import bp
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-from . import routes  # noqa: E402,F401  (routes attach themselves to bp)
+__all__ = ["bp"]

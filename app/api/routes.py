@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..domain import DomainError, Invalid
+from ..domain import broadcasts as broadcasts_ops
 from ..domain import consultations as consultations_ops
 from ..domain import members as members_ops
+from ..domain import outcomes as outcomes_ops
 from ..extensions import db
-from . import bp
+from ..tasks import broadcasts as broadcast_tasks
 from .auth import actor, authenticate
 from .openapi import document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
 
@@ -158,15 +162,13 @@ def optional_body() -> dict[str, Any] | None:
 @bp.post("/consultations/<code>/broadcast")
 def broadcast_consultation(code: str):
     """Text the summary to the audience now, or at `at`: 202 with the recipient count."""
-    from ..domain import broadcasts as broadcasts_ops
-
     cfg = settings()
     at = broadcasts_ops.parse_at(optional_body(), cfg.timezone)
     broadcast, recipients = broadcasts_ops.create_summary(
-        consultations_ops.get(code), actor=actor(), cfg=cfg, at=at
+        consultations_ops.get(code), actor=actor(), settings=cfg, at=at
     )
     db.session.commit()
-    broadcasts_ops.launch(broadcast)
+    broadcast_tasks.launch(broadcast)
     answer = {"broadcast_id": broadcast.id, "recipients": recipients, "status": broadcast.status}
     if at is not None:
         answer["scheduled_at"] = at.isoformat()
@@ -176,8 +178,6 @@ def broadcast_consultation(code: str):
 @bp.get("/consultations/<code>/broadcast/preview")
 def broadcast_preview(code: str):
     """What a broadcast (?kind=summary|reminder) would send, per language, and its cost."""
-    from ..domain import broadcasts as broadcasts_ops
-
     kind = request.args.get("kind", "summary")
     if kind not in ("summary", "reminder"):
         raise Invalid("kind must be summary or reminder")
@@ -187,13 +187,11 @@ def broadcast_preview(code: str):
 @bp.post("/consultations/<code>/remind")
 def remind_consultation(code: str):
     """Remind the audience members who have not replied yet: 202 with the count."""
-    from ..domain import broadcasts as broadcasts_ops
-
     broadcast, recipients = broadcasts_ops.create_reminder(
-        consultations_ops.get(code), actor=actor(), cfg=settings()
+        consultations_ops.get(code), actor=actor(), settings=settings()
     )
     db.session.commit()
-    broadcasts_ops.launch(broadcast)
+    broadcast_tasks.launch(broadcast)
     return jsonify(
         {"broadcast_id": broadcast.id, "recipients": recipients, "status": broadcast.status}
     ), 202
@@ -202,16 +200,13 @@ def remind_consultation(code: str):
 @bp.post("/consultations/<code>/outcome")
 def consultation_outcome(code: str):
     """Record what was decided; with notify, text it to everyone who took part."""
-    from ..domain import broadcasts as broadcasts_ops
-    from ..domain import outcomes as outcomes_ops
-
     consultation = consultations_ops.get(code)
     _, broadcast, recipients = outcomes_ops.decide(
-        consultation, body(), actor=actor(), cfg=settings()
+        consultation, body(), actor=actor(), settings=settings()
     )
     db.session.commit()
     if broadcast is not None:
-        broadcasts_ops.launch(broadcast)
+        broadcast_tasks.launch(broadcast)
     return jsonify(
         {
             "code": consultation.code,
@@ -225,19 +220,15 @@ def consultation_outcome(code: str):
 @bp.get("/broadcasts/<int:broadcast_id>")
 def get_broadcast(broadcast_id: int):
     """A broadcast's status and counts."""
-    from ..domain import broadcasts as broadcasts_ops
-
     return jsonify(broadcasts_ops.broadcast_json(broadcasts_ops.get(broadcast_id)))
 
 
 def _broadcast_action(broadcast_id: int, action: str):
-    from ..domain import broadcasts as broadcasts_ops
-
     broadcast = broadcasts_ops.get(broadcast_id, lock=True)
     getattr(broadcasts_ops, action)(broadcast, actor=actor())
     db.session.commit()
     if action == "resume":
-        broadcasts_ops.after_resume(broadcast)
+        broadcast_tasks.after_resume(broadcast)
     return jsonify(broadcasts_ops.broadcast_json(broadcast))
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, current_app, request
+from flask import abort, request
 from twilio.request_validator import RequestValidator
+
+from ..config import settings
 
 
 def signed_url() -> str:
     """The URL Twilio signed for the current request."""
-    base = current_app.config["CHORUS"].public_base_url or request.host_url.rstrip("/")
+    base = settings().public_base_url or request.host_url.rstrip("/")
     url = base + request.path
     query = request.query_string.decode("latin-1")
     return f"{url}?{query}" if query else url
@@ -23,7 +25,7 @@ def signed_url() -> str:
 
 def is_valid() -> bool:
     """True when X-Twilio-Signature matches the auth token, URL and form params."""
-    token = current_app.config["CHORUS"].twilio_auth_token
+    token = settings().twilio_auth_token
     signature = request.headers.get("X-Twilio-Signature", "")
     if not token or not signature:
         return False
