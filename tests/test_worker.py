@@ -19,7 +19,7 @@ from app.models import Broadcast, Message, utcnow
 from app.tasks import broadcasts as broadcast_tasks
 from app.tasks import outbox as outbox_tasks
 from app.tasks import sender as sending
-from app.worker import make_worker, run, sweep
+from app.worker import Sweeper, make_worker, run, sweep
 from tests.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -279,3 +279,24 @@ def test_sigkilled_worker_loses_nothing(make_app, tmp_path):
         finish(app)
         fake.stop()
         Redis.from_url(REDIS_URL).flushdb()
+
+
+def test_without_redis_the_web_process_starts_one_sweeper_with_its_first_request(make_app):
+    """worker.init_app (called by the factory) owns the in-process sweeper; tests and
+    apps with Redis never start one."""
+    app = make_app(config={"TESTING": False, "JOBS_EAGER": False, "SWEEP_INTERVAL": 60})
+    assert "chorus_sweeper" not in app.extensions
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    sweeper = app.extensions["chorus_sweeper"]
+    try:
+        assert isinstance(sweeper, Sweeper) and sweeper.is_alive()
+        assert sweeper.interval == 60
+        client.get("/healthz")
+        assert app.extensions["chorus_sweeper"] is sweeper  # one per process
+    finally:
+        sweeper.stop()
+        sweeper.join(5)
+    testing = make_app()
+    testing.test_client().get("/healthz")
+    assert testing.extensions["chorus_sweeper"] is False

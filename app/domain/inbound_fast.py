@@ -399,6 +399,26 @@ def _comment_plan(seen: Seen, target: Row, other: str | None, comment: str) -> P
 # --- the write ---------------------------------------------------------------------------
 
 
+def _comment(plan: Plan, now: datetime) -> dict[str, Any]:
+    """The comment's columns (app.domain.comments shapes them) as `comment_*` parameters."""
+    row = comments.row(
+        consultation_id=plan.comment_consultation_id,
+        member_id=plan.member_id,
+        body=(plan.comment or "")[:MAX_STORED],
+        channel="sms",
+        language=plan.language,
+        now=now,
+    )
+    return {"comment_" + column: value for column, value in row.items()}
+
+
+# The PostgreSQL statement names every parameter, comment or not.
+_NO_COMMENT: dict[str, Any] = {
+    "comment_" + column: None
+    for column in comments.row(consultation_id=None, member_id=0, body="", channel="", language="")
+}
+
+
 def _values(sid: str, phone: str, body: str, intent: grammar.Intent, plan: Plan) -> dict[str, Any]:
     """The write's parameters."""
     now = utcnow()
@@ -418,17 +438,7 @@ def _values(sid: str, phone: str, body: str, intent: grammar.Intent, plan: Plan)
         "choice": plan.choice,
         "receipt": plan.receipt,
         "has_comment": plan.comment is not None,
-        **{
-            "comment_" + column: value
-            for column, value in comments.row(
-                consultation_id=plan.comment_consultation_id,
-                member_id=plan.member_id,
-                body=(plan.comment or "")[:MAX_STORED],
-                channel="sms",
-                language=plan.language,
-                now=now,
-            ).items()
-        },
+        **(_NO_COMMENT if plan.comment is None else _comment(plan, now)),
         "reply": plan.reply,
         "reply_kind": plan.reply_kind,
         "reply_segments": reply_info.segments,
