@@ -14,8 +14,9 @@ killed), takes back stale claims, and re-queues due retries. Everything it does
 is read from the database, so it recovers from any loss of Redis state.
 
 Without REDIS_URL there is no RQ: jobs run in threads of the web process and the
-sweeper runs there too (started with the first request), or in the foreground of
-`flask --app wsgi worker`.
+sweeper runs there too (started with the first request: `init_app`, called by the
+app factory), or in the foreground of `flask --app wsgi worker`. The sweep's duties
+are jobs of `app.tasks`; this module only schedules them.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def twiml(reply: str | None) -> Response:
 
 @bp.post("/inbound")
 @twilio_signed
-def inbound():
+def inbound() -> Response:
     """An incoming SMS: verified, recorded once, answered with TwiML in one transaction.
 
     The rule: we commit what handle_inbound leaves in the session, unless it says

@@ -7,12 +7,17 @@ re-encodes the query.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from flask import abort, request
 from twilio.request_validator import RequestValidator
 
 from ..config import settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def signed_url() -> str:
@@ -30,14 +35,15 @@ def is_valid() -> bool:
     if not token or not signature:
         return False
     # request.form is a MultiDict, which RequestValidator reads with getlist().
-    return RequestValidator(token).validate(signed_url(), request.form, signature)
+    valid: bool = RequestValidator(token).validate(signed_url(), request.form, signature)
+    return valid
 
 
-def twilio_signed(view):
+def twilio_signed(view: Callable[P, R]) -> Callable[P, R]:
     """Answer 403 (and do nothing) unless the request carries a valid Twilio signature."""
 
     @wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         if not is_valid():
             abort(403, "invalid or missing Twilio signature")
         return view(*args, **kwargs)

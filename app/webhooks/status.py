@@ -56,8 +56,8 @@ ERROR_REASONS = {
 
 def _find(message_ref: str | None, sid: str) -> Message | None:
     # ASCII digits only ('²' is a digit that int() refuses), within the 32-bit id column.
-    digits = message_ref and message_ref.isascii() and message_ref.isdigit()
-    if digits and len(message_ref) < 11 and int(message_ref) < 2**31:
+    digits = message_ref is not None and message_ref.isascii() and message_ref.isdigit()
+    if message_ref is not None and digits and len(message_ref) < 11 and int(message_ref) < 2**31:
         message = db.session.get(Message, int(message_ref))
         if message is not None and message.direction == "out":
             return message
@@ -70,7 +70,7 @@ def _find(message_ref: str | None, sid: str) -> Message | None:
 
 @bp.post("/status")
 @twilio_signed
-def status_callback():
+def status_callback() -> tuple[str, int]:
     """Apply one status callback (forward-only, idempotent); always 204 once signed."""
     sid = (request.form.get("MessageSid") or request.form.get("SmsSid") or "")[:64]
     twilio_status = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
