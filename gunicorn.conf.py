@@ -52,7 +52,7 @@ def child_exit(server, worker):
 
 def post_worker_init(worker):
     """Mask phone numbers in the access log too (API paths hold them, URL-encoded)."""
-    from app.ops.logs import MaskingFormatter  # the app is loaded in the worker by now
+    from app.logs import MaskingFormatter  # the app is loaded in the worker by now
 
     for name in ("gunicorn.access", "gunicorn.error"):
         for handler in logging.getLogger(name).handlers:

@@ -7,22 +7,22 @@ touches the Flask request.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
-from flask import Flask, request
+from flask import Flask, current_app, request
+from sqlalchemy import event, exc
 
+from . import logs
 from .catalogs import ensure_compiled
 from .config import LANGUAGES, ROOT, Settings
 from .extensions import babel, db, migrate
-from .ops import logs
 
 
 def select_locale() -> str:
     """Pick a page language: ?lang=, then the `lang` cookie, then Accept-Language."""
-    from flask import current_app
-
     wanted = request.args.get("lang") or request.cookies.get("lang")
     if wanted in LANGUAGES:
         return wanted
@@ -69,16 +69,19 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     else:
         _ping_when_idle(app)
 
-    from . import jobs
-
-    jobs.init_app(app)
-
+    # The areas are imported here, not at the top, so that importing one module of
+    # the package (a test helper, a benchmark child process) stays cheap.
+    from . import jobs, worker
     from .api import init_app as init_api
+    from .cli import register
     from .ops import bp as ops_bp
     from .ops import metrics
     from .public import bp as public_bp
     from .staff import bp as staff_bp
     from .webhooks import bp as webhooks_bp
+
+    jobs.init_app(app)
+    worker.init_app(app)
 
     app.register_blueprint(webhooks_bp)
     init_api(app)
@@ -86,8 +89,6 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(public_bp)
     app.register_blueprint(ops_bp)
     metrics.init_app(app)
-
-    from .cli import register
 
     register(app)
 
@@ -115,10 +116,6 @@ def _ping_when_idle(app: Flask) -> None:
     A connection that breaks while busy fails its request; SQLAlchemy then recycles
     the whole pool, so the next request gets a fresh one.
     """
-    import time
-
-    from sqlalchemy import event, exc
-
     with app.app_context():
         engine = db.engine
 
@@ -149,8 +146,6 @@ def _sqlite_pragmas(app: Flask) -> None:
     SAVEPOINT fixes that and keeps the driver's lazy BEGIN everywhere else (a BEGIN
     on every read would make concurrent writers fail on stale snapshots).
     """
-    from sqlalchemy import event
-
     with app.app_context():
         engine = db.engine
 

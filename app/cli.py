@@ -5,7 +5,10 @@ from __future__ import annotations
 import click
 from flask import Flask
 
+from . import audit, worker
+from .api.auth import create_token
 from .extensions import db
+from .seed import seed
 
 
 def register(app: Flask) -> None:
@@ -19,9 +22,6 @@ def register(app: Flask) -> None:
     @click.argument("name")
     def api_token_create(name: str) -> None:
         """Make a token; it is printed once, alone on the last line."""
-        from . import audit
-        from .api.auth import create_token
-
         name = name.strip()
         if not name or len(name) > 200:
             raise click.BadParameter("NAME must be 1-200 characters", param_hint="NAME")
@@ -39,9 +39,7 @@ def register(app: Flask) -> None:
     @audit_group.command("verify")
     def audit_verify() -> None:
         """Check every event's hash chain; exit 1 if anything was edited or deleted."""
-        from .audit import verify
-
-        result = verify()
+        result = audit.verify()
         if result.ok:
             click.echo(f"audit log OK: {result.checked} events, chain intact")
         else:
@@ -51,15 +49,11 @@ def register(app: Flask) -> None:
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
         """Add the demo community (idempotent: running it twice changes nothing)."""
-        from .seed import seed
-
         click.echo(seed())
 
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Quit once the queues are empty.")
-    def worker(burst: bool) -> None:
+    def worker_command(burst: bool) -> None:
         """Send texts and run scheduled work: an RQ worker (chorus-high, then chorus-bulk)
         with its scheduler and the sweeper. Without REDIS_URL, jobs run in this process."""
-        from .worker import run
-
-        run(app, burst=burst)
+        worker.run(app, burst=burst)

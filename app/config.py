@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import time
 from pathlib import Path
+from typing import Any
+
+from flask import current_app
 
 from .sms.segments import is_gsm7
 
@@ -52,9 +55,14 @@ def instance_secret(instance_path: Path) -> str:
     return key
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
-    """Everything Chorus reads from its environment, resolved once at start-up."""
+    """Everything Chorus reads from its environment, resolved once at start-up.
+
+    The app holds one, as `app.config["CHORUS"]`; code reads it through `settings()`
+    or takes it as an argument named `settings`. A test changes a field with
+    `dataclasses.replace`.
+    """
 
     database_url: str
     redis_url: str | None
@@ -73,12 +81,38 @@ class Settings:
     quiet_hours: tuple[time, time] | None
     open_joining: bool
     org_name: str
-    secret_key_fallbacks: tuple[str, ...] = ()
-    log_format: str = "text"
-    metrics_token: str | None = None
+    secret_key_fallbacks: tuple[str, ...]
+    log_format: str
+    metrics_token: str | None
+    # The tunables (the fields with a default below), each read from CHORUS_<NAME>,
+    # e.g. CHORUS_OUTBOX_SEND_THREADS; see docs/broadcasts.md.
+    # Threads sending concurrently in one worker process.
+    outbox_send_threads: int = 32
+    # How long a claim ('sending') may last before the sweeper takes it back.
+    outbox_lease_seconds: float = 60.0
+    # Timeout of one Twilio call; must stay well below the lease.
+    outbox_http_timeout: float = 20.0
+    # Backoff after a retryable failure: base * 2**(attempt-1), capped, with jitter.
+    outbox_retry_base: float = 2.0
+    outbox_retry_cap: float = 600.0
+    outbox_max_attempts: int = 10
+    # A batch job sends for at most this long, then yields to the high queue.
+    outbox_slice_seconds: float = 3.0
+    # Batches of one broadcast queued or running at once.
+    outbox_batch_window: int = 16
+    # How long a running batch's lease lasts without renewal (a killed worker's batch
+    # is free again after this).
+    outbox_batch_lease: float = 15.0
+    # A sending process says it is alive every quarter of this, for this long; its
+    # claims are taken back once two looks half of this apart both miss it.
+    outbox_heartbeat_ttl: float = 6.0
+    # Seconds between sweeps.
+    sweep_interval: float = 5.0
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, instance_path: Path | None = None):
+    def from_env(
+        cls, env: dict[str, str] | None = None, instance_path: Path | None = None
+    ) -> Settings:
         """Build settings from `env` (default: os.environ)."""
         env = dict(os.environ if env is None else env)
         instance_path = instance_path or ROOT / "instance"
@@ -140,4 +174,25 @@ class Settings:
             ),
             log_format=log_format,
             metrics_token=(env.get("METRICS_TOKEN") or "").strip() or None,
+            **tunables(env),
         )
+
+
+def tunables(env: dict[str, str]) -> dict[str, Any]:
+    """The tunables set in `env` (CHORUS_OUTBOX_SEND_THREADS=8 and so on), typed."""
+    found: dict[str, Any] = {}
+    for field in fields(Settings):
+        if field.default is MISSING:
+            continue  # not a tunable
+        value = (env.get("CHORUS_" + field.name.upper()) or "").strip()
+        if value:
+            number = float(value)
+            # Field types are strings here (from __future__ import annotations).
+            found[field.name] = int(number) if field.type == "int" else number
+    return found
+
+
+def settings() -> Settings:
+    """The current app's Settings (needs an app context)."""
+    found: Settings = current_app.config["CHORUS"]
+    return found

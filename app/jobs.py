@@ -25,6 +25,8 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +59,6 @@ class Jobs:
         self.redis = app.config.get("REDIS_CONNECTION")
         url = app.config["CHORUS"].redis_url
         if self.redis is None and url:
-            from redis import Redis
-
             self.redis = Redis.from_url(url)
         self.queues: dict[str, Any] = {}
         self.executor: ThreadPoolExecutor | None = None
@@ -70,8 +70,6 @@ class Jobs:
         self._running = 0  # in-process jobs submitted and not yet finished
         self._finished = threading.Condition(self._lock)
         if self.redis is not None:
-            from rq import Queue
-
             self.queues = {
                 name: Queue(qname, connection=self.redis) for name, qname in QUEUE_NAMES.items()
             }
@@ -155,8 +153,8 @@ class Jobs:
     def waiting(self, job_id: str) -> bool:
         """True while a job with this id is queued or scheduled but not yet started."""
         if self.app.config.get("JOBS_EAGER"):
-            pending = getattr(self._eager, "pending", None)
-            return bool(pending) and any(item[2] == job_id for item in pending)
+            pending: deque[tuple[Any, ...]] | None = getattr(self._eager, "pending", None)
+            return pending is not None and any(item[2] == job_id for item in pending)
         if self.redis is not None:
             return bool(self.redis.exists(KEY_PREFIX + "queued:" + job_id))
         with self._lock:
@@ -167,7 +165,9 @@ class Jobs:
         if self.redis is not None:
             self.redis.delete(KEY_PREFIX + "queued:" + job_id)
 
-    def _run_eager(self, func: Callable[..., Any], args: tuple[Any, ...], job_id: str | None):
+    def _run_eager(
+        self, func: Callable[..., Any], args: tuple[Any, ...], job_id: str | None
+    ) -> None:
         pending = getattr(self._eager, "pending", None)
         if pending is not None:  # inside a running eager job: run after it
             pending.append((func, args, job_id))
@@ -288,19 +288,14 @@ def run_named(job_id: str, func: Callable[..., Any], *args: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    """Attach a Jobs to the app; without Redis, start the sweeper with the first request."""
+    """Attach a Jobs to the app (the sweeper is app.worker's, see its init_app)."""
     app.extensions["chorus_jobs"] = Jobs(app)
-
-    @app.before_request
-    def _start_background() -> None:
-        from .worker import start_background_sweeper
-
-        start_background_sweeper(app)
 
 
 def jobs() -> Jobs:
     """The current app's Jobs."""
-    return current_app.extensions["chorus_jobs"]
+    found: Jobs = current_app.extensions["chorus_jobs"]
+    return found
 
 
 def enqueue(func: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:

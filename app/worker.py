@@ -14,8 +14,9 @@ killed), takes back stale claims, and re-queues due retries. Everything it does
 is read from the database, so it recovers from any loss of Redis state.
 
 Without REDIS_URL there is no RQ: jobs run in threads of the web process and the
-sweeper runs there too (started with the first request), or in the foreground of
-`flask --app wsgi worker`.
+sweeper runs there too (started with the first request: `init_app`, called by the
+app factory), or in the foreground of `flask --app wsgi worker`. The sweep's duties
+are jobs of `app.tasks`; this module only schedules them.
 """
 
 from __future__ import annotations
@@ -26,119 +27,43 @@ import signal
 import socket
 import threading
 import uuid
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app
-from sqlalchemy import or_, select, update
+from flask import Flask
 
-from . import audit
-from .domain import DomainError
 from .extensions import db
-from .models import Consultation, utcnow
+from .jobs import Jobs
+from .tasks import broadcasts as broadcast_tasks
+from .tasks import consultations as consultation_tasks
+from .tasks import outbox as outbox_tasks
+from .tasks.sender import close_outbox
 
 log = logging.getLogger(__name__)
 
-SWEEP_INTERVAL = 5.0
 
+def init_app(app: Flask) -> None:
+    """Without Redis (and outside tests), sweep in a thread of the web process, started
+    with its first request."""
 
-def load_tunables(app: Flask) -> None:
-    """Read CHORUS_<TUNABLE> variables (see app.domain.outbox.DEFAULTS) into app.config."""
-    from .domain.outbox import DEFAULTS
-
-    for name in [*DEFAULTS, "SWEEP_INTERVAL"]:
-        value = os.environ.get("CHORUS_" + name)
-        if value:
-            app.config[name] = float(value)
+    @app.before_request
+    def _start_background() -> None:
+        start_background_sweeper(app)
 
 
 # ---------------------------------------------------------------------- the sweep
 
 
-def close_due(now: datetime | None = None) -> int:
-    """Close open consultations whose closing time has passed (actor "system")."""
-    from .domain import consultations
-
-    now = now or utcnow()
-    due = (
-        db.session.execute(
-            select(Consultation).where(Consultation.status == "open", Consultation.closes_at <= now)
-        )
-        .scalars()
-        .all()
-    )
-    for consultation in due:
-        consultations.close(consultation, actor="system")
-        db.session.commit()
-    return len(due)
-
-
-def remind_due(now: datetime | None = None) -> int:
-    """Send the one automatic reminder of each open consultation whose `remind_at` passed."""
-    from .domain import broadcasts
-
-    now = now or utcnow()
-    ids = (
-        db.session.execute(
-            select(Consultation.id).where(
-                Consultation.status == "open",
-                Consultation.remind_at <= now,
-                Consultation.reminded_at.is_(None),
-                or_(Consultation.closes_at.is_(None), Consultation.closes_at > now),
-            )
-        )
-        .scalars()
-        .all()
-    )
-    db.session.rollback()
-    sent = 0
-    for consultation_id in ids:
-        claimed = db.session.execute(
-            update(Consultation)
-            .where(Consultation.id == consultation_id, Consultation.reminded_at.is_(None))
-            .values(reminded_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed != 1:
-            db.session.rollback()
-            continue
-        consultation = db.session.get(Consultation, consultation_id)
-        try:
-            broadcast, _ = broadcasts.create_reminder(
-                consultation, actor="system", cfg=current_app.config["CHORUS"]
-            )
-        except DomainError as exc:
-            # Refused (e.g. over the segment budget; nothing was written): it would be
-            # refused again at every sweep and hold up the reminders after it. Keep the
-            # claim, so it is not tried again, and tell staff in the audit log.
-            audit.record(
-                "system",
-                "consultation.reminder_refused",
-                "consultation",
-                consultation.code,
-                {"reason": exc.message},
-            )
-            db.session.commit()
-            log.warning("automatic reminder of %s refused: %s", consultation.code, exc.message)
-            continue
-        db.session.commit()
-        broadcasts.launch(broadcast)
-        sent += 1
-    return sent
-
-
 def sweep() -> dict[str, Any]:
     """One pass of every periodic duty (needs an app context); returns what it did."""
-    from .domain import broadcasts, outbox
-
-    steps = [
-        ("closed", close_due),
-        ("reminded", remind_due),
-        ("started", broadcasts.start_due),
-        ("expanded", broadcasts.expand_missing),
-        ("stale", outbox.recover_stale),
-        ("batches", outbox.pump_broadcasts),
-        ("singles", outbox.pump_singles),
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("closed", consultation_tasks.close_due),
+        ("reminded", consultation_tasks.remind_due),
+        ("started", broadcast_tasks.start_due),
+        ("expanded", broadcast_tasks.expand_missing),
+        ("stale", outbox_tasks.recover_stale),
+        ("batches", broadcast_tasks.pump_broadcasts),
+        ("singles", outbox_tasks.pump_singles),
     ]
     done: dict[str, Any] = {}
     for name, step in steps:
@@ -154,10 +79,10 @@ def sweep() -> dict[str, Any]:
 class Sweeper(threading.Thread):
     """Runs `sweep` every interval; across processes at most one sweep per interval."""
 
-    def __init__(self, app: Flask, interval: float | None = None):
+    def __init__(self, app: Flask, interval: float | None = None) -> None:
         super().__init__(name="chorus-sweeper", daemon=True)
         self.app = app
-        self.interval = float(interval or app.config.get("SWEEP_INTERVAL", SWEEP_INTERVAL))
+        self.interval = float(interval or app.config["CHORUS"].sweep_interval)
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -169,7 +94,7 @@ class Sweeper(threading.Thread):
         """Sweep now if no other process swept within the interval."""
         try:
             with self.app.app_context():
-                coordinator = self.app.extensions["chorus_jobs"]
+                coordinator: Jobs = self.app.extensions["chorus_jobs"]
                 if not coordinator.tick("sweep", self.interval * 0.9):
                     return None
                 # Short, so a worker killed mid-sweep does not stop the others for long;
@@ -198,7 +123,6 @@ def start_background_sweeper(app: Flask) -> None:
     if coordinator.uses_redis or app.config.get("JOBS_EAGER") or app.config.get("TESTING"):
         app.extensions["chorus_sweeper"] = False
         return
-    load_tunables(app)
     sweeper = Sweeper(app)
     app.extensions["chorus_sweeper"] = sweeper
     sweeper.start()
@@ -209,6 +133,8 @@ def start_background_sweeper(app: Flask) -> None:
 
 def make_worker(app: Flask, name: str | None = None) -> Any:
     """An RQ SimpleWorker on chorus-high then chorus-bulk, running jobs in app contexts."""
+    # Imported here, not at the top: only the worker command needs rq's worker (and
+    # its fork/signal machinery); the web process never loads it.
     from rq import SimpleWorker
 
     coordinator = app.extensions["chorus_jobs"]
@@ -216,7 +142,7 @@ def make_worker(app: Flask, name: str | None = None) -> Any:
     class ChorusWorker(SimpleWorker):
         """SimpleWorker whose every job runs inside a fresh app context."""
 
-        def perform_job(self, job, queue):
+        def perform_job(self, job: Any, queue: Any) -> bool:
             with app.app_context():
                 return super().perform_job(job, queue)
 
@@ -229,9 +155,6 @@ def make_worker(app: Flask, name: str | None = None) -> Any:
 
 def run(app: Flask, burst: bool = False) -> None:
     """Work until stopped (SIGTERM/SIGINT: finish the current job and the sends in flight)."""
-    from .domain.outbox import close_outbox
-
-    load_tunables(app)
     app.extensions["chorus_sweeper"] = False  # this process sweeps below, not lazily
     coordinator = app.extensions["chorus_jobs"]
     sweeper = Sweeper(app)

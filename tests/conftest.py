@@ -7,6 +7,7 @@ printed in the report header and again at the end of the run.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -158,9 +159,14 @@ def make_app(_schema):
     """Factory for apps on the clean test database: make_app(ENV=value, config=...)."""
     made = []
 
+    tunables = {field.name for field in dataclasses.fields(Settings)}
+
     def factory(config: dict | None = None, **env: str):
         overrides = {"TESTING": True, "JOBS_EAGER": True, **(config or {})}
-        app = create_app(make_settings(**env), **overrides)
+        # A tunable given as config (OUTBOX_RETRY_BASE=...) is a Settings field.
+        tuned = {k.lower(): overrides.pop(k) for k in list(overrides) if k.lower() in tunables}
+        settings = dataclasses.replace(make_settings(**env), **tuned)
+        app = create_app(settings, **overrides)
         made.append(app)
         return app
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from app.domain.outbox import close_outbox
 from app.extensions import db
 from app.models import Member, MemberGroup, Message, utcnow
+from app.tasks.sender import close_outbox
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fake_twilio import FakeTwilio
 

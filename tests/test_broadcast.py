@@ -10,9 +10,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from app.domain import broadcasts, members, outbox
+from app.domain import broadcasts, members
+from app.domain.outbox import claims
 from app.extensions import db
 from app.models import AuditEvent, Broadcast, Consultation, Member, Message, utcnow
+from app.tasks import broadcasts as broadcast_tasks
+from app.tasks import outbox as outbox_tasks
 from app.worker import sweep
 from tests.outbox_helpers import (
     Person,
@@ -178,7 +181,7 @@ def summary_broadcast(app) -> tuple[int, int]:
     consultation; (its id, its recipients)."""
     consultation = db.session.execute(select(Consultation)).scalar_one()
     broadcast, recipients = broadcasts.create_summary(
-        consultation, actor="test", cfg=app.config["CHORUS"]
+        consultation, actor="test", settings=app.config["CHORUS"]
     )
     db.session.commit()
     return broadcast.id, recipients
@@ -190,10 +193,10 @@ def test_opted_out_after_expansion_is_skipped_at_send_time(app, staff, fake):
     staff.consultation()
     with app.app_context():
         broadcast_id, _ = summary_broadcast(app)
-        assert broadcasts._expand(broadcast_id) == 3  # rows queued, nothing sent yet
+        assert broadcast_tasks.expand_rows(broadcast_id) == 3  # rows queued, nothing sent yet
         members.opt_out(db.session.get(Member, ids[1]), source="sms")
         db.session.commit()
-        outbox.pump(broadcast_id)
+        broadcast_tasks.pump(broadcast_id)
         got = broadcasts.broadcast_json(db.session.get(Broadcast, broadcast_id))
     assert phone(1) not in per_phone(fake)
     assert len(fake.messages) == 2
@@ -209,11 +212,13 @@ def test_expansion_runs_once(app, staff):
     with app.app_context():
         broadcast_id, recipients = summary_broadcast(app)
         assert recipients == 250
-        assert broadcasts._expand(broadcast_id) == 250
-        assert broadcasts._expand(broadcast_id) == 0
+        assert broadcast_tasks.expand_rows(broadcast_id) == 250
+        assert broadcast_tasks.expand_rows(broadcast_id) == 0
         db.session.execute(update(Broadcast).values(expanded_at=None))
         db.session.commit()
-        assert broadcasts._expand(broadcast_id) == 0  # the unique (broadcast, member) holds
+        assert (
+            broadcast_tasks.expand_rows(broadcast_id) == 0
+        )  # the unique (broadcast, member) holds
         batches = db.session.execute(
             select(Message.batch, func.count()).group_by(Message.batch).order_by(Message.batch)
         ).all()
@@ -246,15 +251,15 @@ def test_pause_resume_cancel(app, staff, fake):
     staff.consultation()
     with app.app_context():
         broadcast_id, _ = summary_broadcast(app)
-        broadcasts._expand(broadcast_id)
+        broadcast_tasks.expand_rows(broadcast_id)
 
     r = staff.post(f"/broadcasts/{broadcast_id}/pause")
     assert (r.status_code, r.json["status"]) == (200, "paused")
     assert staff.post(f"/broadcasts/{broadcast_id}/pause").status_code == 409
     with app.app_context():
-        outbox.pump(broadcast_id)
+        broadcast_tasks.pump(broadcast_id)
         sweep()
-        assert outbox.claim(messages(app)[0].id) is False  # paused: nobody may claim
+        assert claims.claim(messages(app)[0].id) is False  # paused: nobody may claim
     assert fake.messages == []
 
     r = staff.post(f"/broadcasts/{broadcast_id}/resume")
@@ -275,15 +280,17 @@ def test_cancel_skips_everything_unsent(app, staff, fake):
     with app.app_context():
         db.session.execute(update(Broadcast).values(scheduled_at=utcnow()))
         db.session.commit()
-        broadcasts.start(broadcast_id)  # it starts (expands and sends) ...
+        broadcast_tasks.start(broadcast_id)  # it starts (expands and sends) ...
     assert len(fake.messages) == 3
 
     # ... and a second broadcast is cancelled while its rows wait
     with app.app_context():
         consultation = db.session.execute(select(Consultation)).scalar_one()
-        second, _ = broadcasts.create_summary(consultation, actor="t", cfg=app.config["CHORUS"])
+        second, _ = broadcasts.create_summary(
+            consultation, actor="t", settings=app.config["CHORUS"]
+        )
         db.session.commit()
-        broadcasts._expand(second.id)
+        broadcast_tasks.expand_rows(second.id)
         second_id = second.id
     r = staff.post(f"/broadcasts/{second_id}/cancel")
     assert r.status_code == 200
@@ -302,10 +309,10 @@ def test_a_closed_consultation_stops_its_summary_broadcast(app, staff, fake):
     staff.consultation()
     with app.app_context():
         broadcast_id, _ = summary_broadcast(app)
-        broadcasts._expand(broadcast_id)
+        broadcast_tasks.expand_rows(broadcast_id)
     staff.post("/consultations/P12/close")
     with app.app_context():
-        outbox.pump(broadcast_id)
+        broadcast_tasks.pump(broadcast_id)
     assert fake.messages == []
     got = staff.get(f"/broadcasts/{broadcast_id}").json
     assert (got["status"], got["skipped"]) == ("cancelled", 2)
@@ -317,11 +324,11 @@ def test_same_member_never_gets_the_same_broadcast_twice(app, staff, fake):
     broadcast_id = staff.post("/consultations/P12/broadcast").json["broadcast_id"]
     with app.app_context():
         # Replaying every job of the broadcast sends nothing more.
-        broadcasts.expand(broadcast_id)
+        broadcast_tasks.expand(broadcast_id)
         for batch in (0, 1):
-            outbox.run_batch(broadcast_id, batch)
+            broadcast_tasks.run_batch(broadcast_id, batch)
         for row in messages(app):
-            outbox.send_message(row.id)
+            outbox_tasks.send_message(row.id)
         sweep()
     assert sorted(per_phone(fake).values()) == [1, 1, 1]
 
@@ -331,7 +338,7 @@ def test_a_cancelled_broadcast_leaves_nothing_pending(app, staff, fake):
     staff.consultation()
     with app.app_context():
         broadcast_id, _ = summary_broadcast(app)
-        broadcasts._expand(broadcast_id)
+        broadcast_tasks.expand_rows(broadcast_id)
         first = messages(app)[0].id
         # A worker claimed one and died; then staff cancel.
         db.session.execute(
@@ -342,7 +349,7 @@ def test_a_cancelled_broadcast_leaves_nothing_pending(app, staff, fake):
         db.session.commit()
     assert staff.post(f"/broadcasts/{broadcast_id}/cancel").json["pending"] == 1
     with app.app_context():
-        assert outbox.recover_stale() == (0, 1)
+        assert outbox_tasks.recover_stale() == (0, 1)
     got = staff.get(f"/broadcasts/{broadcast_id}").json
     assert (got["pending"], got["skipped"], got["status"]) == (0, 2, "cancelled")
     assert fake.messages == []

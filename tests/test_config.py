@@ -105,3 +105,19 @@ def test_bad_settings_are_refused_clearly(tmp_path, env):
 def test_empty_quiet_hours_turns_them_off(tmp_path):
     assert settings(tmp_path, QUIET_HOURS="").quiet_hours is None
     assert settings(tmp_path, OPEN_JOINING="false").open_joining is False
+
+
+def test_tunables_are_read_from_chorus_variables_with_their_defaults(tmp_path):
+    s = settings(tmp_path)
+    assert (s.outbox_send_threads, s.outbox_lease_seconds, s.outbox_max_attempts) == (32, 60, 10)
+    assert (s.outbox_retry_base, s.outbox_batch_window, s.sweep_interval) == (2.0, 16, 5.0)
+    tuned = settings(
+        tmp_path,
+        CHORUS_OUTBOX_SEND_THREADS="8",
+        CHORUS_OUTBOX_RETRY_BASE="0.5",
+        CHORUS_SWEEP_INTERVAL="1",
+        CHORUS_OUTBOX_MAX_ATTEMPTS="",
+    )
+    assert tuned.outbox_send_threads == 8 and isinstance(tuned.outbox_send_threads, int)
+    assert (tuned.outbox_retry_base, tuned.sweep_interval) == (0.5, 1.0)
+    assert tuned.outbox_max_attempts == 10  # empty: the default

@@ -531,8 +531,11 @@ def test_long_info_with_an_outbox_queues_the_rest(world, monkeypatch):
         db.session.flush()
         return m
 
-    fake = types.SimpleNamespace(queue_message=queue_message, send_soon=sent.append)
+    from app.tasks import outbox as outbox_tasks
+
+    fake = types.SimpleNamespace(queue_message=queue_message)
     monkeypatch.setattr(inbound, "_outbox", lambda: fake)
+    monkeypatch.setattr(outbox_tasks, "send_soon", sent.append)
     body = " ".join(f"Paragraph {n} of the full text." for n in range(150))
     world.consultation("P12", body={"en": body})
     phone = world.member()

@@ -375,3 +375,26 @@ def test_one_member_voting_from_eight_requests_at_once_has_one_vote(world, app):
     assert history[0].previous is None and all(h.previous for h in history[1:])
     assert history[-1].choice == vote.choice
     assert all(vote.receipt in r for r in replies)
+
+
+def test_the_result_says_whether_the_caller_must_commit(world, app):
+    """The webhook's one rule: commit the session unless the result says `committed`.
+    Only PostgreSQL's fast path at the start of a request writes in autocommit."""
+    from app.config import settings
+    from app.domain.inbound import handle_inbound
+
+    world.consultation("P12")
+    phone = world.member()
+    postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    with app.app_context():
+        fast = handle_inbound(settings(), "SM" + "1" * 32, phone, "", "P12 yes")
+        assert fast.reply and fast.committed is postgres
+        if not fast.committed:
+            db.session.commit()
+        db.session.remove()
+        full = handle_inbound(settings(), "SM" + "2" * 32, phone, "", "LANG")
+        assert full.reply and full.committed is False
+        db.session.rollback()  # not committed: nothing of it stays
+        db.session.remove()
+        stored = {m.twilio_sid for m in db.session.scalars(select(Message))}
+    assert "SM" + "1" * 32 in stored and "SM" + "2" * 32 not in stored

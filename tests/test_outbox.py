@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from app.config import parse_quiet_hours
-from app.domain import outbox
+from app.config import parse_quiet_hours, settings
+from app.domain.outbox import claims, quiet
+from app.domain.outbox import queue as outbox_queue
 from app.extensions import db
 from app.models import AuditEvent, Member, Message, utcnow
 from app.sms.backends import FAILED, OPTED_OUT, RETRY, classify
+from app.tasks import outbox as outbox_tasks
 from app.worker import sweep
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, TWILIO_FROM, make_settings
 from tests.outbox_helpers import (
@@ -216,16 +218,16 @@ def test_permanent_errors_fail_with_a_reason_and_are_not_retried(app, fake, code
 def test_claim_is_taken_once(app):
     add_members(app, [Person(1)])
     with app.app_context():
-        message = outbox.queue_message(phone=phone(1), body="hi", kind="test")
+        message = outbox_queue.queue_message(phone=phone(1), body="hi", kind="test")
         db.session.commit()
-        assert outbox.claim(message.id) is True
-        assert outbox.claim(message.id) is False
+        assert claims.claim(message.id) is True
+        assert claims.claim(message.id) is False
 
 
 def test_nothing_goes_to_an_opted_out_number(app, fake):
     add_members(app, [Person(1, status="opted_out")])
     with app.app_context():
-        stranger = outbox.send_text(phone=phone(1), body="hello", kind="test")
+        stranger = outbox_tasks.send_text(phone=phone(1), body="hello", kind="test")
         assert db.session.get(Message, stranger.id).status == "skipped"
     assert fake.attempts == 0
 
@@ -234,15 +236,15 @@ def test_stale_claims_are_reconciled_or_requeued(app, fake):
     add_members(app, [Person(1), Person(2)])
     with app.app_context():
         old = utcnow() - timedelta(minutes=5)
-        recorded = outbox.queue_message(phone=phone(1), body="a", kind="test")
-        lost = outbox.queue_message(phone=phone(2), body="b", kind="test")
-        fresh = outbox.queue_message(phone=phone(2), body="c", kind="test")
+        recorded = outbox_queue.queue_message(phone=phone(1), body="a", kind="test")
+        lost = outbox_queue.queue_message(phone=phone(2), body="b", kind="test")
+        fresh = outbox_queue.queue_message(phone=phone(2), body="c", kind="test")
         db.session.flush()
         recorded.status, recorded.claimed_at, recorded.twilio_sid = "sending", old, "SMabc"
         lost.status, lost.claimed_at = "sending", old
         fresh.status, fresh.claimed_at = "sending", utcnow()
         db.session.commit()
-        assert outbox.recover_stale() == (1, 1)
+        assert outbox_tasks.recover_stale() == (1, 1)
         ids = recorded.id, lost.id, fresh.id
     rows = {m.id: m for m in messages(app)}
     assert rows[ids[0]].status == "sent"
@@ -267,12 +269,12 @@ def test_a_stale_claim_that_twilio_has_is_reconciled_not_resent(app, fake):
         client.http_client.session.close()
     with app.app_context():
         old = utcnow() - timedelta(minutes=2)
-        done = outbox.queue_message(phone=phone(1), body="same text", kind="test")
+        done = outbox_queue.queue_message(phone=phone(1), body="same text", kind="test")
         done.status, done.twilio_sid = "sent", earlier.sid  # an earlier text, recorded
-        died = outbox.queue_message(phone=phone(1), body="same text", kind="test")
+        died = outbox_queue.queue_message(phone=phone(1), body="same text", kind="test")
         died.status, died.claimed_at = "sending", old
         db.session.commit()
-        assert outbox.recover_stale() == (1, 0)
+        assert outbox_tasks.recover_stale() == (1, 0)
         sweep()
         stored = db.session.get(Message, died.id)
         assert (stored.status, stored.twilio_sid) == ("sent", accepted.sid)
@@ -281,10 +283,10 @@ def test_a_stale_claim_that_twilio_has_is_reconciled_not_resent(app, fake):
 
 def test_record_sent_never_moves_backwards(app):
     with app.app_context():
-        message = outbox.queue_message(phone=phone(1), body="a", kind="test")
+        message = outbox_queue.queue_message(phone=phone(1), body="a", kind="test")
         message.status, message.twilio_sid = "delivered", "SM1"
         db.session.commit()
-        outbox.record_sent(message.id, "SM2")
+        claims.record_sent(message.id, "SM2")
         again = db.session.get(Message, message.id)
         db.session.refresh(again)
         assert (again.status, again.twilio_sid) == ("delivered", "SM1")
@@ -292,9 +294,9 @@ def test_record_sent_never_moves_backwards(app):
 
 def test_backoff_grows_with_jitter_and_a_cap(app):
     with app.app_context():
-        first = [outbox.backoff(1) for _ in range(50)]
-        third = [outbox.backoff(3) for _ in range(50)]
-        huge = [outbox.backoff(30) for _ in range(50)]
+        first = [claims.backoff(1, settings()) for _ in range(50)]
+        third = [claims.backoff(3, settings()) for _ in range(50)]
+        huge = [claims.backoff(30, settings()) for _ in range(50)]
     assert all(0.1 <= d <= 0.3 for d in first)  # OUTBOX_RETRY_BASE is 0.2 here
     assert all(0.4 <= d <= 1.2 for d in third)
     assert len(set(first)) > 1
@@ -322,7 +324,7 @@ def test_quiet_hours(window, local, quiet_until):
     cfg = make_settings(QUIET_HOURS=window)
     assert cfg.quiet_hours == parse_quiet_hours(window)
     now = datetime.fromisoformat(local).replace(tzinfo=zone).astimezone(UTC)
-    got = outbox.quiet_until(cfg, now)
+    got = quiet.quiet_until(cfg, now)
     expected = (
         None
         if quiet_until is None
@@ -345,7 +347,9 @@ def test_quiet_hours_defer_bulk_but_not_replies(make_app, fake):
         broadcast_id = broadcast_to(quiet, [Person(1), Person(2)])
         with quiet.app_context():
             sweep()
-            reply = outbox.send_text(phone=phone(3), body="Your vote is counted", kind="reply")
+            reply = outbox_tasks.send_text(
+                phone=phone(3), body="Your vote is counted", kind="reply"
+            )
             assert db.session.get(Message, reply.id).status == "sent"
         assert [m["to"] for m in fake.messages] == [phone(3)]
         assert Staff(quiet).get(f"/broadcasts/{broadcast_id}").json["status"] == "sending"
@@ -366,7 +370,7 @@ def test_console_backend_marks_sent_with_a_local_sid(make_app, caplog):
     try:
         add_members(app, [Person(1)])
         with app.app_context():
-            message = outbox.send_text(phone=phone(1), body="Hello there", kind="test")
+            message = outbox_tasks.send_text(phone=phone(1), body="Hello there", kind="test")
             row = db.session.get(Message, message.id)
             assert row.status == "sent"
             assert row.twilio_sid.startswith("CONSOLE")
@@ -379,23 +383,23 @@ def test_one_to_one_texts_are_high_priority(app, fake):
     add_members(app, [Person(1)])
     with app.app_context():
         member_id = db.session.execute(select(Member.id)).scalar_one()
-        message = outbox.queue_message(
+        message = outbox_queue.queue_message(
             phone=phone(1), body="P12: more", kind="info", member_id=member_id
         )
         db.session.commit()
         assert message.priority == "high"
         assert message.segments == 1
-        outbox.send_soon(message.id)
+        outbox_tasks.send_soon(message.id)
     assert fake.bodies_to(phone(1)) == ["P12: more"]
     assert fake.messages[0]["params"]["StatusCallback"].endswith(f"?m={message.id}")
 
 
 def test_a_due_one_to_one_retry_is_found_by_the_sweeper(app, fake):
     with app.app_context():
-        message = outbox.queue_message(phone=phone(1), body="later", kind="test")
+        message = outbox_queue.queue_message(phone=phone(1), body="later", kind="test")
         message.next_attempt_at = utcnow() + timedelta(hours=1)
         db.session.commit()
-        outbox.send_soon(message.id)
+        outbox_tasks.send_soon(message.id)
         sweep()
         assert fake.attempts == 0
         db.session.execute(update(Message).values(next_attempt_at=utcnow()))

@@ -15,10 +15,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from app.domain import Conflict, broadcasts, members, outbox, outcomes
+from app.domain import Conflict, broadcasts, members, outcomes
+from app.domain.outbox import queue as outbox_queue
 from app.extensions import db
 from app.models import AuditEvent, Broadcast, Consultation, Member, Message, Outcome, utcnow
-from app.worker import remind_due
+from app.tasks import broadcasts as broadcast_tasks
+from app.tasks import outbox as outbox_tasks
+from app.tasks import sender as sending
+from app.tasks.consultations import remind_due
 from tests.conftest import AUTH_TOKEN, DATABASE_URL, PUBLIC_BASE_URL
 from tests.fake_twilio import sign
 from tests.outbox_helpers import (
@@ -42,7 +46,9 @@ def app(sending_app):
 def queue_one(app, member_id: int, n: int = 1, body: str = "hello") -> int:
     """A committed, queued one-to-one text to member `n`; returns its id."""
     with app.app_context():
-        message = outbox.queue_message(phone=phone(n), body=body, kind="t", member_id=member_id)
+        message = outbox_queue.queue_message(
+            phone=phone(n), body=body, kind="t", member_id=member_id
+        )
         db.session.commit()
         return message.id
 
@@ -71,10 +77,10 @@ def test_a_stop_between_claim_and_send_is_honoured(make_app, fake):
     try:
         (member_id,) = add_members(app, [Person(1)])
         message_id = queue_one(app, member_id)
-        sender = outbox.outbox(app)
+        sender = sending.outbox(app)
         # The schedule is full for the next 1.5 s: a late send has to wait that long.
         sender.limiter.book(sender.backend.sender, 3)
-        late = outbox.Slot(time.monotonic() - 1.0, 1, None)
+        late = sending.Slot(time.monotonic() - 1.0, 1, None)
 
         def deliver():
             with app.app_context():
@@ -107,7 +113,7 @@ def test_a_broadcast_text_booked_before_quiet_hours_waits_for_their_end(make_app
         with app.app_context():
             (message_id,) = db.session.execute(select(Message.id)).scalars()
             # What the batch job did at 20:59:59.9, the send coming due after 21:00.
-            outbox.outbox().dispatch(message_id, 1, bulk=True, broadcast_id=broadcast_id)
+            sending.outbox().dispatch(message_id, 1, bulk=True, broadcast_id=broadcast_id)
         assert fake.messages == []
         assert status(app, message_id) == "queued"  # it goes when quiet hours end
     finally:
@@ -147,7 +153,7 @@ def test_an_inline_sender_with_redis_keeps_its_live_claims(make_app, slow_fake, 
     try:
         (member_id,) = add_members(app, [Person(1)])
         message_id = queue_one(app, member_id)
-        sender = outbox.outbox(app)
+        sender = sending.outbox(app)
         assert sender.inline
 
         def deliver():
@@ -158,10 +164,10 @@ def test_an_inline_sender_with_redis_keeps_its_live_claims(make_app, slow_fake, 
         thread.start()
         in_flight(slow_fake)
         with app.app_context():
-            first = outbox.recover_stale()
+            first = outbox_tasks.recover_stale()
             time.sleep(0.3)
-            second = outbox.recover_stale()
-            outbox.send_message(message_id)  # what the sweeper's pump_singles would queue
+            second = outbox_tasks.recover_stale()
+            outbox_tasks.send_message(message_id)  # what the sweeper's pump_singles would queue
         thread.join(10)
         assert (first, second) == ((0, 0), (0, 0))
         assert len(slow_fake.bodies_to(phone(1))) == 1
@@ -182,15 +188,15 @@ def test_claims_in_flight_at_shutdown_are_not_taken_back(make_app, slow_fake, rq
         (member_id,) = add_members(app, [Person(1)])
         message_id = queue_one(app, member_id)
         with app.app_context():
-            assert outbox.outbox().dispatch(message_id, 1, bulk=False, broadcast_id=None)
-        closing = threading.Thread(target=outbox.close_outbox, args=(app,))
+            assert sending.outbox().dispatch(message_id, 1, bulk=False, broadcast_id=None)
+        closing = threading.Thread(target=sending.close_outbox, args=(app,))
         closing.start()  # the worker was told to stop; the text is still with Twilio
         in_flight(slow_fake)
         time.sleep(0.6)
         with app.app_context():
-            first = outbox.recover_stale()
+            first = outbox_tasks.recover_stale()
             time.sleep(0.3)
-            second = outbox.recover_stale()
+            second = outbox_tasks.recover_stale()
         closing.join(10)
         assert (first, second) == ((0, 0), (0, 0))
         assert status(app, message_id) == "sent"
@@ -239,7 +245,7 @@ def test_a_cancel_while_the_expansion_waits_leaves_nothing_queued(app, staff, fa
     with app.app_context():
         consultation = db.session.execute(select(Consultation)).scalar_one()
         broadcast, _ = broadcasts.create_summary(
-            consultation, actor="test", cfg=app.config["CHORUS"]
+            consultation, actor="test", settings=app.config["CHORUS"]
         )
         db.session.commit()
         broadcast_id = broadcast.id
@@ -255,7 +261,7 @@ def test_a_cancel_while_the_expansion_waits_leaves_nothing_queued(app, staff, fa
 
     def expand():
         with app.app_context():
-            broadcasts._expand(broadcast_id)
+            broadcast_tasks.expand_rows(broadcast_id)
 
     canceller = threading.Thread(target=cancel)
     canceller.start()
@@ -283,7 +289,7 @@ def test_two_outcomes_at_once_the_second_is_a_conflict(app, staff):
         with app.app_context():
             consultation = db.session.execute(select(Consultation)).scalar_one()
             outcomes.decide(
-                consultation, {"text": {"en": "Yes"}}, actor="a", cfg=app.config["CHORUS"]
+                consultation, {"text": {"en": "Yes"}}, actor="a", settings=app.config["CHORUS"]
             )  # flushed: the outcome row is written, not yet committed
             recorded.set()
             go.wait(10)
@@ -294,7 +300,7 @@ def test_two_outcomes_at_once_the_second_is_a_conflict(app, staff):
             consultation = db.session.execute(select(Consultation)).scalar_one()
             try:
                 outcomes.decide(
-                    consultation, {"text": {"en": "No"}}, actor="b", cfg=app.config["CHORUS"]
+                    consultation, {"text": {"en": "No"}}, actor="b", settings=app.config["CHORUS"]
                 )
                 second.append(None)
             except BaseException as exc:  # the test looks at what it was
@@ -423,9 +429,9 @@ def test_a_sender_whose_claim_was_taken_back_does_not_send(make_app, fake):
     try:
         (member_id,) = add_members(app, [Person(1)])
         message_id = queue_one(app, member_id)
-        sender = outbox.outbox(app)
+        sender = sending.outbox(app)
         sender.limiter.book(sender.backend.sender, 3)  # the next 1.5 s are taken
-        late = outbox.Slot(time.monotonic() - 1.0, 1, None)
+        late = sending.Slot(time.monotonic() - 1.0, 1, None)
 
         def deliver():
             with app.app_context():

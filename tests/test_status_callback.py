@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from app.domain import outbox
+from app.domain.outbox import queue as outbox_queue
 from app.extensions import db
 from app.models import Member, Message
+from app.tasks import outbox as outbox_tasks
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL
 from tests.fake_twilio import sign
 from tests.outbox_helpers import Person, Staff, add_members, finish, phone, start_fake, twilio_env
@@ -19,7 +20,7 @@ from tests.outbox_helpers import Person, Staff, add_members, finish, phone, star
 def new_message(app, status="sent", sid="SM" + "1" * 32, **extra) -> int:
     """An outbound message row in `status`; returns its id."""
     with app.app_context():
-        message = outbox.queue_message(phone=phone(1), body="hello", kind="test")
+        message = outbox_queue.queue_message(phone=phone(1), body="hello", kind="test")
         message.status, message.twilio_sid = status, sid
         for name, value in extra.items():
             setattr(message, name, value)
@@ -94,7 +95,7 @@ def test_records_a_missing_sid_and_reconciles_a_claimed_message(app, client):
     stored = row(app, message_id)
     assert (stored.status, stored.twilio_sid) == ("sent", "SM" + "9" * 32)
     with app.app_context():
-        assert outbox.recover_stale() == (0, 0)
+        assert outbox_tasks.recover_stale() == (0, 0)
 
 
 def test_undelivered_keeps_the_error_for_staff(app, client):

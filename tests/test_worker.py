@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from app.domain import outbox
+from app.domain.outbox import queue as outbox_queue
 from app.extensions import db
 from app.models import Broadcast, Message, utcnow
-from app.worker import make_worker, run, sweep
+from app.tasks import broadcasts as broadcast_tasks
+from app.tasks import outbox as outbox_tasks
+from app.tasks import sender as sending
+from app.worker import Sweeper, make_worker, run, sweep
 from tests.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -53,7 +56,7 @@ def rq_app(make_app, fake, rq_setup):
 def work(app) -> None:
     """Run a burst worker until the queues are empty, then let the sends in flight finish."""
     make_worker(app).work(burst=True)
-    assert outbox.outbox(app).wait_idle(30)
+    assert sending.outbox(app).wait_idle(30)
 
 
 def broadcast(app, count: int) -> int:
@@ -79,7 +82,7 @@ def test_a_worker_sends_a_queued_broadcast(rq_app, fake):
     assert set(per_phone(fake).values()) == {1}
     assert {m.status for m in messages(rq_app)} == {"sent"}
     with rq_app.app_context():
-        outbox.pump(broadcast_id)
+        broadcast_tasks.pump(broadcast_id)
     assert status_of(rq_app, broadcast_id) == "completed"
 
 
@@ -87,7 +90,7 @@ def test_replies_go_before_queued_bulk(rq_app, fake):
     broadcast(rq_app, 150)
     add_members(rq_app, [Person(999)])
     with rq_app.app_context():
-        outbox.send_text(phone=phone(999), body="Your vote is counted", kind="reply")
+        outbox_tasks.send_text(phone=phone(999), body="Your vote is counted", kind="reply")
     work(rq_app)
     bodies = [m["body"] for m in fake.messages]
     assert len(bodies) == 152  # 151 summaries (the replying member is in the audience too)
@@ -99,7 +102,7 @@ def test_replies_go_before_queued_bulk(rq_app, fake):
 def test_redis_flushed_mid_broadcast_loses_and_repeats_nothing(rq_app, fake):
     broadcast_id = broadcast(rq_app, 350)
     make_worker(rq_app).work(burst=True, max_jobs=2)  # the expansion, then batch 0
-    assert outbox.outbox(rq_app).wait_idle(30)
+    assert sending.outbox(rq_app).wait_idle(30)
     sent_before = len(fake.messages)
     assert 0 < sent_before < 350
     rq_app.extensions["chorus_jobs"].redis.flushdb()  # every queued job and lease is gone
@@ -159,15 +162,15 @@ def test_claims_of_a_process_that_stopped_beating_come_back_before_the_lease(rq_
     add_members(rq_app, [Person(1), Person(2)])
     coordinator = rq_app.extensions["chorus_jobs"]
     with rq_app.app_context():
-        ghost = outbox.queue_message(phone=phone(1), body="from a dead worker", kind="t")
-        live = outbox.queue_message(phone=phone(2), body="from a live worker", kind="t")
+        ghost = outbox_queue.queue_message(phone=phone(1), body="from a dead worker", kind="t")
+        live = outbox_queue.queue_message(phone=phone(2), body="from a live worker", kind="t")
         ghost.status, ghost.claimed_at, ghost.claimed_by = "sending", utcnow(), "ghost"
         live.status, live.claimed_at, live.claimed_by = "sending", utcnow(), "alive"
         db.session.commit()
         coordinator.beat("alive", 60)
-        assert outbox.recover_stale() == (0, 0)  # first look: "ghost" is only a suspect
+        assert outbox_tasks.recover_stale() == (0, 0)  # first look: "ghost" is only a suspect
         coordinator.redis.set("chorus:suspect:ghost", f"{time.time() - 10:.3f}")
-        assert outbox.recover_stale() == (0, 1)  # silent for long enough: taken back
+        assert outbox_tasks.recover_stale() == (0, 1)  # silent for long enough: taken back
         sweep()
     work(rq_app)
     assert fake.bodies_to(phone(1)) == ["from a dead worker"]
@@ -276,3 +279,24 @@ def test_sigkilled_worker_loses_nothing(make_app, tmp_path):
         finish(app)
         fake.stop()
         Redis.from_url(REDIS_URL).flushdb()
+
+
+def test_without_redis_the_web_process_starts_one_sweeper_with_its_first_request(make_app):
+    """worker.init_app (called by the factory) owns the in-process sweeper; tests and
+    apps with Redis never start one."""
+    app = make_app(config={"TESTING": False, "JOBS_EAGER": False, "SWEEP_INTERVAL": 60})
+    assert "chorus_sweeper" not in app.extensions
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    sweeper = app.extensions["chorus_sweeper"]
+    try:
+        assert isinstance(sweeper, Sweeper) and sweeper.is_alive()
+        assert sweeper.interval == 60
+        client.get("/healthz")
+        assert app.extensions["chorus_sweeper"] is sweeper  # one per process
+    finally:
+        sweeper.stop()
+        sweeper.join(5)
+    testing = make_app()
+    testing.test_client().get("/healthz")
+    assert testing.extensions["chorus_sweeper"] is False

@@ -13,7 +13,7 @@ from typing import Any
 from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..config import Settings
+from ..config import settings
 from ..domain import DomainError
 from ..domain import broadcasts as broadcasts_ops
 from ..domain import consultations as consultations_ops
@@ -21,6 +21,7 @@ from ..domain import members as members_ops
 from ..domain import outcomes as outcomes_ops
 from ..extensions import db
 from ..models import Broadcast
+from ..tasks import broadcasts as broadcast_tasks
 from .auth import actor, authenticate
 from .blueprint import bp
 from .schemas import (
@@ -105,11 +106,6 @@ def http_error(exc: HTTPException):
     return error(exc.code or 500, exc.description or exc.name)
 
 
-def settings() -> Settings:
-    """The app's Settings."""
-    return current_app.config["CHORUS"]
-
-
 @bp.get("/openapi.json")
 @bp.doc(
     summary="This document",
@@ -130,11 +126,11 @@ def openapi():
 @refusals(409, 422)
 def create_member(data: dict[str, Any]):
     """Add a member: 422 for a number that is not valid, 409 if it exists."""
-    cfg = settings()
+    current = settings()
     member = members_ops.create_member(
         data["phone"],
-        region=cfg.default_region,
-        default_language=cfg.default_language,
+        region=current.default_region,
+        default_language=current.default_language,
         name=data.get("name"),
         language=data.get("language"),
         groups=data.get("groups"),
@@ -222,11 +218,11 @@ def consultation_outcome(data: dict[str, Any], code: str):
     """
     consultation = consultations_ops.get(code)
     _, broadcast, recipients = outcomes_ops.decide(
-        consultation, data, actor=actor(), cfg=settings()
+        consultation, data, actor=actor(), settings=settings()
     )
     db.session.commit()
     if broadcast is not None:
-        broadcasts_ops.launch(broadcast)
+        broadcast_tasks.launch(broadcast)
     return {
         "code": consultation.code,
         "status": consultation.status,
@@ -261,10 +257,10 @@ def broadcast_consultation(data: dict[str, Any], code: str):
     """
     at = data.get("at")
     broadcast, recipients = broadcasts_ops.create_summary(
-        consultations_ops.get(code), actor=actor(), cfg=settings(), at=at
+        consultations_ops.get(code), actor=actor(), settings=settings(), at=at
     )
     db.session.commit()
-    broadcasts_ops.launch(broadcast)
+    broadcast_tasks.launch(broadcast)
     return _accepted(broadcast, recipients, at)
 
 
@@ -283,10 +279,10 @@ def broadcast_preview(query: dict[str, Any], code: str):
 def remind_consultation(code: str):
     """Remind the audience members who have not replied yet: 202 with the count."""
     broadcast, recipients = broadcasts_ops.create_reminder(
-        consultations_ops.get(code), actor=actor(), cfg=settings()
+        consultations_ops.get(code), actor=actor(), settings=settings()
     )
     db.session.commit()
-    broadcasts_ops.launch(broadcast)
+    broadcast_tasks.launch(broadcast)
     return _accepted(broadcast, recipients)
 
 
@@ -303,7 +299,7 @@ def _broadcast_action(broadcast_id: int, action: str) -> Broadcast:
     getattr(broadcasts_ops, action)(broadcast, actor=actor())
     db.session.commit()
     if action == "resume":
-        broadcasts_ops.after_resume(broadcast)
+        broadcast_tasks.after_resume(broadcast)
     return broadcast
 
 

@@ -4,7 +4,8 @@ A broadcast is created with its per-language bodies fixed (what staff previewed 
 what goes), the audience counted with one SQL COUNT, and nothing else: the API
 answers at once. A job then *expands* it: one INSERT ... SELECT turns the audience
 into queued Message rows inside the database (never the audience in memory),
-numbered into batches of 100, and the outbox sends the batches.
+numbered into batches of 100, and batch jobs send them (`app.tasks.broadcasts`).
+Everything here only flushes: the route or job that calls it commits.
 
 Kinds: ``summary`` (a consultation's summary and how to reply, to its audience),
 ``reminder`` (to the audience members who have not replied yet), ``outcome`` (to
@@ -20,13 +21,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from flask import current_app
 from sqlalchemy import Integer, String, case, exists, func, insert, literal, or_, select, update
 
 from .. import audit
 from ..config import LANGUAGES, Settings
 from ..extensions import db
-from ..jobs import jobs
 from ..models import (
     Broadcast,
     Comment,
@@ -40,11 +39,16 @@ from ..models import (
 from ..sms import segments
 from ..sms.render import render
 from . import Conflict, Invalid, NotFound
-from .outbox import BATCH_SIZE, PENDING, pump
+from .outbox.queue import due
+from .outbox.quiet import quiet_until
+from .outbox.status import PENDING
+from .sql import changed
 
 #: The most segments one broadcast text may cost, in any language. Staff see it in
 #: the preview; a broadcast over it is refused (422) until the text is shortened.
 SEGMENT_BUDGET = 6
+#: Texts per batch: a batch job sends one batch (see app.tasks.broadcasts).
+BATCH_SIZE = 100
 
 
 def get(broadcast_id: Any, *, lock: bool = False) -> Broadcast:
@@ -97,37 +101,39 @@ def _language_for(texts: dict[str, str], language: str, default: str) -> str:
     return next((code for code, text in texts.items() if text and code in LANGUAGES), default)
 
 
-def summary_bodies(consultation: Consultation, cfg: Settings) -> dict[str, str]:
+def summary_bodies(consultation: Consultation, settings: Settings) -> dict[str, str]:
     """The summary broadcast's text for a member of each language."""
-    out = {}
+    out: dict[str, str] = {}
     for language in LANGUAGES:
-        used = _language_for(consultation.summary, language, cfg.default_language)
-        summary = consultation.text("summary", used, cfg.default_language)
+        used = _language_for(consultation.summary, language, settings.default_language)
+        summary = consultation.text("summary", used, settings.default_language)
         out[language] = f"{consultation.code}: {summary}\n{instructions(consultation, used)}"
     return out
 
 
-def reminder_bodies(consultation: Consultation, cfg: Settings) -> dict[str, str]:
+def reminder_bodies(consultation: Consultation, settings: Settings) -> dict[str, str]:
     """The reminder's text for a member of each language."""
-    out = {}
+    out: dict[str, str] = {}
     for language in LANGUAGES:
-        used = _language_for(consultation.title, language, cfg.default_language)
+        used = _language_for(consultation.title, language, settings.default_language)
         header = render(
             "reminder",
             used,
             code=consultation.code,
-            date=closes_text(consultation, used, cfg.timezone),
+            date=closes_text(consultation, used, settings.timezone),
         )
-        title = consultation.text("title", used, cfg.default_language)
+        title = consultation.text("title", used, settings.default_language)
         out[language] = f"{header}\n{title}\n{instructions(consultation, used)}"
     return out
 
 
-def outcome_bodies(consultation: Consultation, texts: dict[str, str], cfg: Settings):
+def outcome_bodies(
+    consultation: Consultation, texts: dict[str, str], settings: Settings
+) -> dict[str, str]:
     """The outcome's text for a member of each language."""
-    out = {}
+    out: dict[str, str] = {}
     for language in LANGUAGES:
-        used = _language_for(texts, language, cfg.default_language)
+        used = _language_for(texts, language, settings.default_language)
         text = texts.get(used) or next(iter(texts.values()))
         out[language] = f"{render('outcome', used, code=consultation.code)}\n{text}"
     return out
@@ -220,19 +226,21 @@ def _describe(
     }
 
 
-def preview(consultation: Consultation, cfg: Settings, kind: str = "summary") -> dict[str, Any]:
+def preview(
+    consultation: Consultation, settings: Settings, kind: str = "summary"
+) -> dict[str, Any]:
     """What a summary (or reminder) broadcast would send now, per language, and its cost."""
     audience_filter = "not_voted" if kind == "reminder" else "all"
     clauses = _audience_clauses(
         consultation.id, consultation.audience or [], audience_filter, consultation.kind
     )
     if kind == "reminder":
-        bodies, sources = reminder_bodies(consultation, cfg), consultation.title
+        bodies, sources = reminder_bodies(consultation, settings), consultation.title
     else:
-        bodies, sources = summary_bodies(consultation, cfg), consultation.summary
+        bodies, sources = summary_bodies(consultation, settings), consultation.summary
     recipients, skipped = count_audience(clauses)
     described = _describe(
-        bodies, recipients_by_language(clauses), cfg.default_language, sources or {}
+        bodies, recipients_by_language(clauses), settings.default_language, sources or {}
     )
     return {
         "code": consultation.code,
@@ -288,7 +296,7 @@ def _create(
     audience_filter: str,
     actor: str,
     at: datetime | None,
-    cfg: Settings,
+    settings: Settings,
 ) -> tuple[Broadcast, int]:
     clauses = _audience_clauses(
         consultation.id if consultation else None,
@@ -298,7 +306,7 @@ def _create(
     )
     per_language = recipients_by_language(clauses)
     for language, count in per_language.items():
-        cost = segments.count(bodies.get(language, bodies[cfg.default_language])).segments
+        cost = segments.count(bodies.get(language, bodies[settings.default_language])).segments
         if count and cost > SEGMENT_BUDGET:
             raise Invalid(
                 f"the {language} text is {cost} segments; the budget is {SEGMENT_BUDGET}. "
@@ -345,101 +353,77 @@ def _require_open(consultation: Consultation, what: str) -> None:
 
 
 def create_summary(
-    consultation: Consultation, *, actor: str, cfg: Settings, at: datetime | None = None
+    consultation: Consultation, *, actor: str, settings: Settings, at: datetime | None = None
 ) -> tuple[Broadcast, int]:
     """A broadcast of the consultation's summary to its audience (not yet committed)."""
     _require_open(consultation, "broadcast")
     return _create(
         kind="summary",
         consultation=consultation,
-        bodies=summary_bodies(consultation, cfg),
+        bodies=summary_bodies(consultation, settings),
         audience=list(consultation.audience or []),
         audience_filter="all",
         actor=actor,
         at=at,
-        cfg=cfg,
+        settings=settings,
     )
 
 
 def create_reminder(
-    consultation: Consultation, *, actor: str, cfg: Settings
+    consultation: Consultation, *, actor: str, settings: Settings
 ) -> tuple[Broadcast, int]:
     """A reminder to the audience members who have not replied (not yet committed)."""
     _require_open(consultation, "reminded about")
     return _create(
         kind="reminder",
         consultation=consultation,
-        bodies=reminder_bodies(consultation, cfg),
+        bodies=reminder_bodies(consultation, settings),
         audience=list(consultation.audience or []),
         audience_filter="not_voted",
         actor=actor,
         at=None,
-        cfg=cfg,
+        settings=settings,
     )
 
 
 def create_outcome(
-    consultation: Consultation, texts: dict[str, str], *, actor: str, cfg: Settings
+    consultation: Consultation, texts: dict[str, str], *, actor: str, settings: Settings
 ) -> tuple[Broadcast, int]:
     """The outcome, to every member who voted or commented (not yet committed)."""
     return _create(
         kind="outcome",
         consultation=consultation,
-        bodies=outcome_bodies(consultation, texts, cfg),
+        bodies=outcome_bodies(consultation, texts, settings),
         audience=[],
         audience_filter="participants",
         actor=actor,
         at=None,
-        cfg=cfg,
+        settings=settings,
     )
-
-
-def launch(broadcast: Broadcast) -> None:
-    """After the commit: start expanding a sending broadcast now (scheduled ones wait)."""
-    if broadcast.status == "sending":
-        jobs().enqueue(
-            expand, broadcast.id, priority="bulk", job_id=f"chorus-expand-{broadcast.id}"
-        )
 
 
 # ---------------------------------------------------------------------- expanding
 
 
-def expand(broadcast_id: int) -> int:
-    """Job: turn the audience into queued Message rows, once; returns rows added.
+def expand(broadcast_id: int, settings: Settings) -> int:
+    """Turn the audience into queued Message rows, once; returns rows added (flushed).
 
     One INSERT ... SELECT in the database, with the body, segments and encoding
     chosen by a CASE on the member's language and batch = (row number - 1) / 100.
     Running it again changes nothing (expanded_at is claimed in the same
     transaction, and (broadcast_id, member_id) is unique).
     """
-    key = f"expand:{broadcast_id}"
-    # Longer than most expansions; if one takes longer, a second job waits on the
-    # broadcast row (claimed in the same transaction) and then finds it expanded.
-    token = jobs().lease(key, 120)
-    if token is None:
-        return 0
-    try:
-        added = _expand(broadcast_id)
-    finally:
-        jobs().release(key, token)
-    pump(broadcast_id)
-    return added
-
-
-def _expand(broadcast_id: int) -> int:
     broadcast = db.session.get(Broadcast, broadcast_id)
     if (
         broadcast is None
         or broadcast.expanded_at is not None
         or broadcast.status not in ("sending", "paused")
     ):
-        db.session.rollback()
         return 0
     now = utcnow()
     # The status again here: a cancel may have committed since the read above (this
     # UPDATE waits for its row lock, then sees it), and its rows would stay queued.
-    claimed = db.session.execute(
+    claimed = changed(
         update(Broadcast)
         .where(
             Broadcast.id == broadcast_id,
@@ -448,18 +432,16 @@ def _expand(broadcast_id: int) -> int:
         )
         .values(expanded_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if claimed != 1:
-        db.session.rollback()
         return 0
-    cfg: Settings = current_app.config["CHORUS"]
     consultation = (
         db.session.get(Consultation, broadcast.consultation_id)
         if broadcast.consultation_id
         else None
     )
     clauses = _clauses_for(broadcast, consultation)
-    default = cfg.default_language
+    default = settings.default_language
     bodies = broadcast.bodies
     counted = {language: segments.count(text) for language, text in bodies.items()}
 
@@ -508,60 +490,21 @@ def _expand(broadcast_id: int) -> int:
         "updated_at",
     ]
     # rowcount of an INSERT is only kept when asked for (SQLAlchemy 2.0.28+).
-    added = db.session.execute(
+    added: int = changed(
         insert(Message.__table__)
         .from_select(columns, chosen)
         .execution_options(preserve_rowcount=True)
-    ).rowcount
+    )
     _, skipped = count_audience(clauses)
     broadcast.skipped_at_start = skipped
     broadcast.total = added + skipped
-    db.session.commit()
+    db.session.flush()
     return added
 
 
-# ---------------------------------------------------------------------- lifecycle
-
-
-def start(broadcast_id: int) -> None:
-    """Job: a scheduled broadcast whose time has come starts sending. Safe to run twice."""
-    now = utcnow()
-    started = db.session.execute(
-        update(Broadcast)
-        .where(
-            Broadcast.id == broadcast_id,
-            Broadcast.status == "scheduled",
-            Broadcast.scheduled_at <= now,
-        )
-        .values(status="sending", started_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    if started:
-        expand(broadcast_id)
-
-
-def start_due(now: datetime | None = None) -> int:
-    """Queue a start for every scheduled broadcast that is due (the sweeper)."""
-    now = now or utcnow()
-    ids = (
-        db.session.execute(
-            select(Broadcast.id).where(
-                Broadcast.status == "scheduled", Broadcast.scheduled_at <= now
-            )
-        )
-        .scalars()
-        .all()
-    )
-    db.session.rollback()
-    for broadcast_id in ids:
-        jobs().enqueue(start, broadcast_id, priority="bulk", job_id=f"chorus-start-{broadcast_id}")
-    return len(ids)
-
-
-def expand_missing() -> int:
-    """Queue an expansion for sending broadcasts that never expanded (a lost job)."""
-    ids = (
+def unexpanded() -> list[int]:
+    """Sending or paused broadcasts that have not expanded yet (e.g. a lost job)."""
+    return list(
         db.session.execute(
             select(Broadcast.id).where(
                 Broadcast.status.in_(("sending", "paused")), Broadcast.expanded_at.is_(None)
@@ -570,21 +513,96 @@ def expand_missing() -> int:
         .scalars()
         .all()
     )
-    db.session.rollback()
-    queued = 0
-    for broadcast_id in ids:
-        if jobs().leased(f"expand:{broadcast_id}"):
-            continue
-        queued += jobs().enqueue(
-            expand, broadcast_id, priority="bulk", job_id=f"chorus-expand-{broadcast_id}"
+
+
+# ---------------------------------------------------------------------- sending in batches
+
+
+def sending() -> list[int]:
+    """Expanded broadcasts that are sending."""
+    return list(
+        db.session.execute(
+            select(Broadcast.id).where(
+                Broadcast.status == "sending", Broadcast.expanded_at.is_not(None)
+            )
         )
-    return queued
+        .scalars()
+        .all()
+    )
 
 
-def maybe_complete(broadcast_id: int) -> bool:
-    """Mark a sending, expanded broadcast completed if nothing is queued or sending."""
+def due_batches(broadcast_id: int, window: int) -> list[int]:
+    """The first `window` batches of a broadcast that have due queued texts."""
+    batches = db.session.execute(
+        select(Message.batch)
+        .where(Message.broadcast_id == broadcast_id, Message.status == "queued", due())
+        .group_by(Message.batch)
+        .order_by(Message.batch)
+        .limit(window)
+    ).scalars()
+    return [batch for batch in batches if batch is not None]
+
+
+def due_in_batch(broadcast_id: int, batch: int) -> list[tuple[int, int]]:
+    """(message id, segments) of a batch's due queued texts, in order."""
+    rows = db.session.execute(
+        select(Message.id, Message.segments)
+        .where(
+            Message.broadcast_id == broadcast_id,
+            Message.batch == batch,
+            Message.status == "queued",
+            due(),
+        )
+        .order_by(Message.id)
+    ).all()
+    return [(message_id, cost) for message_id, cost in rows]
+
+
+def may_send_bulk(broadcast_id: int, settings: Settings) -> bool:
+    """True while the broadcast is sending and it is not quiet hours."""
+    status = db.session.execute(
+        select(Broadcast.status).where(Broadcast.id == broadcast_id)
+    ).scalar_one_or_none()
+    return status == "sending" and quiet_until(settings) is None
+
+
+# ---------------------------------------------------------------------- lifecycle
+
+
+def start(broadcast_id: int, now: datetime | None = None) -> bool:
+    """A scheduled broadcast whose time has come starts sending; True if it did (flushed)."""
+    now = now or utcnow()
+    started = changed(
+        update(Broadcast)
+        .where(
+            Broadcast.id == broadcast_id,
+            Broadcast.status == "scheduled",
+            Broadcast.scheduled_at <= now,
+        )
+        .values(status="sending", started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(started == 1)
+
+
+def due_to_start(now: datetime | None = None) -> list[int]:
+    """Scheduled broadcasts whose time has come."""
+    return list(
+        db.session.execute(
+            select(Broadcast.id).where(
+                Broadcast.status == "scheduled", Broadcast.scheduled_at <= (now or utcnow())
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+def complete_if_done(broadcast_id: int) -> bool:
+    """Mark a sending, expanded broadcast completed if nothing is queued or sending;
+    True if it was (flushed, not committed)."""
     pending = exists().where(Message.broadcast_id == broadcast_id, Message.status.in_(PENDING))
-    done = db.session.execute(
+    done = changed(
         update(Broadcast)
         .where(
             Broadcast.id == broadcast_id,
@@ -594,13 +612,13 @@ def maybe_complete(broadcast_id: int) -> bool:
         )
         .values(status="completed", completed_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return done == 1
+    )
+    return bool(done == 1)
 
 
-def check_still_wanted(broadcast: Broadcast) -> bool:
-    """A summary or reminder stops (cancelled) once its consultation is no longer open."""
+def still_wanted(broadcast: Broadcast) -> bool:
+    """A summary or reminder stops (cancelled, flushed) once its consultation is no
+    longer open; False then."""
     if broadcast.kind not in ("summary", "reminder") or broadcast.consultation_id is None:
         return True
     status = db.session.execute(
@@ -609,7 +627,7 @@ def check_still_wanted(broadcast: Broadcast) -> bool:
     if status == "open":
         return True
     _cancel(broadcast, "system", reason=f"consultation {status}")
-    db.session.commit()
+    db.session.flush()
     return False
 
 
@@ -639,16 +657,6 @@ def resume(broadcast: Broadcast, *, actor: str) -> Broadcast:
     return broadcast
 
 
-def after_resume(broadcast: Broadcast) -> None:
-    """After the commit: queue what a resumed broadcast needs (expansion or batches)."""
-    if broadcast.status != "sending":
-        return
-    if broadcast.expanded_at is None:
-        launch(broadcast)
-    else:
-        pump(broadcast.id)
-
-
 def cancel(broadcast: Broadcast, *, actor: str) -> Broadcast:
     """Stop for good: every text not yet handed to Twilio is skipped."""
     if broadcast.status not in ("scheduled", "sending", "paused"):
@@ -661,12 +669,12 @@ def _cancel(broadcast: Broadcast, actor: str, reason: str) -> None:
     now = utcnow()
     broadcast.status = "cancelled"
     broadcast.completed_at = now
-    skipped = db.session.execute(
+    skipped = changed(
         update(Message)
         .where(Message.broadcast_id == broadcast.id, Message.status == "queued")
         .values(status="skipped", failed_reason=reason, updated_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     audit.record(
         actor,
         "broadcast.cancelled",

@@ -2,7 +2,8 @@
 
 `handle_inbound` is the whole of `POST /twilio/inbound` minus HTTP: the webhook and
 the phone simulator both call it, inside an app context, and commit afterwards (one
-request, one transaction). It never touches the network or the job queue; extra
+request, one transaction) unless its result says the fast path already committed
+(`InboundResult.committed`). It never touches the network or the job queue; extra
 texts it wants sent (the rest of a long INFO) come back as `InboundResult.queued`
 for the caller to enqueue after the commit.
 
@@ -15,7 +16,6 @@ the inbound one), so a Twilio retry gets the same TwiML and changes nothing.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,15 +27,16 @@ from sqlalchemy.exc import IntegrityError
 from .. import audit
 from ..config import Settings
 from ..extensions import db
-from ..models import Comment, Consultation, Member, Message, utcnow
+from ..models import Consultation, Member, Message, utcnow
 from ..phones import try_e164
 from ..sms import segments
 from ..sms.render import render
-from . import Conflict, Invalid, grammar
+from . import Conflict, Invalid, comments, grammar
 from . import consultations as consultations_ops
 from . import members as members_ops
 from .current import Current, current_for, latest_for
 from .inbound_fast import MAX_STORED, handle_common
+from .outbox import queue as outbox_queue
 from .replies import vote_confirmation, vote_reply_kind
 from .votes import in_audience, record_vote
 
@@ -70,6 +71,9 @@ class InboundResult:
     kind: str | None = None  # the reply's message kind, e.g. "vote_recorded"
     duplicate: bool = False  # this MessageSid was handled before
     queued: list[int] = field(default_factory=list)  # outbound ids to enqueue after commit
+    # True when the write committed itself (the fast path's autocommit on PostgreSQL):
+    # the caller has nothing to commit. Otherwise the caller commits the session.
+    committed: bool = False
 
 
 @dataclass
@@ -98,7 +102,7 @@ class Context:
 
 
 class _Outbox(Protocol):
-    """What this module uses of `app.domain.outbox` (looked up by `_outbox`)."""
+    """What this module uses of `app.domain.outbox.queue` (found by `_outbox`)."""
 
     def queue_message(
         self,
@@ -112,8 +116,6 @@ class _Outbox(Protocol):
         priority: str = "high",
     ) -> Message: ...
 
-    def send_soon(self, message_id: int) -> None: ...
-
 
 def language_menu() -> str:
     """`1 English, 2 Cymraeg, ...`: menu numbers the grammar reads after LANG."""
@@ -121,7 +123,8 @@ def language_menu() -> str:
 
 
 def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str) -> InboundResult:
-    """Record and act on one incoming text; the caller commits.
+    """Record and act on one incoming text; the caller commits unless the result says
+    `committed` (see InboundResult).
 
     `sid` is Twilio's MessageSid, `from_` the sender as Twilio gives it, `to` our number
     (unused while Chorus has one sender).
@@ -135,7 +138,8 @@ def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str)
     # Votes, comments and HELP from active members: two round trips (inbound_fast).
     done = handle_common(settings, sid, phone, text, intent)
     if done is not None:
-        return InboundResult(*done)
+        message_id, reply, kind, committed = done
+        return InboundResult(message_id, reply, kind, committed=committed)
     member = db.session.execute(select(Member).where(Member.phone == phone)).scalar_one_or_none()
     info = segments.count(text)
     message = Message(
@@ -476,15 +480,13 @@ def _comment(ctx: Context, target: Target, body: str) -> Reply:
 
 def _add_comment(ctx: Context, consultation: Consultation | None, body: str) -> None:
     assert ctx.member is not None  # _dispatch sends only members here
-    db.session.add(
-        Comment(
-            consultation_id=consultation.id if consultation else None,
-            member_id=ctx.member.id,
-            body=body[:MAX_STORED],
-            channel="sms",
-            language=ctx.member.language,
-            message_id=ctx.message.id,
-        )
+    comments.add(
+        consultation_id=consultation.id if consultation else None,
+        member_id=ctx.member.id,
+        body=body[:MAX_STORED],
+        channel="sms",
+        language=ctx.member.language,
+        message_id=ctx.message.id,
     )
 
 
@@ -542,9 +544,9 @@ def queue_direct(
     """Queue a one-to-one text (high priority) in the outbox; None when it cannot be.
 
     The outbound sender owns sending: this only adds the queued Message row (through
-    `app.domain.outbox.queue_message`), and the caller passes its id to
-    `enqueue_queued` once the transaction commits. Nothing is queued for someone who
-    is not an active member, or when there is no outbox to send it.
+    `app.domain.outbox.queue.queue_message`), and the caller passes its id to
+    `app.tasks.outbox.enqueue_queued` once the transaction commits. Nothing is queued
+    for someone who is not an active member, or when there is no outbox to send it.
     """
     outbox = _outbox()
     if member is None or member.status != "active" or outbox is None:
@@ -560,25 +562,8 @@ def queue_direct(
 
 
 def _outbox() -> _Outbox | None:
-    """The outbox module, when the outbound sender is installed."""
-    try:
-        module = importlib.import_module("app.domain.outbox")
-    except ModuleNotFoundError as exc:
-        if exc.name != "app.domain.outbox":
-            raise  # the outbox is there but broken: say so, do not hide it
-        return None
-    if not all(hasattr(module, name) for name in ("queue_message", "send_soon")):
-        return None
-    return module
-
-
-def enqueue_queued(message_ids: list[int]) -> None:
-    """Hand queued one-to-one texts to the outbox's `high` queue; call after the commit."""
-    outbox = _outbox()
-    if outbox is None:
-        return
-    for message_id in message_ids:
-        outbox.send_soon(message_id)
+    """Where one-to-one texts are queued (tests replace it, e.g. with None: no outbox)."""
+    return outbox_queue
 
 
 def tally_text(consultation: Consultation, votes: dict[str, int]) -> str:

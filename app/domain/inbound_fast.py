@@ -59,7 +59,7 @@ from ..models import (
 )
 from ..sms import segments
 from ..sms.render import render
-from . import grammar
+from . import comments, grammar
 from .current import REACHED
 from .replies import vote_confirmation, vote_reply_kind
 from .votes import new_receipt
@@ -199,22 +199,23 @@ class Plan:
 
 def handle_common(
     settings: Settings, sid: str, phone: str, body: str, intent: grammar.Intent
-) -> tuple[int, str, str] | None:
-    """Handle a common text: (inbound id, reply, reply kind), or None when the full path
-    must (nothing has been written then).
+) -> tuple[int, str, str, bool] | None:
+    """Handle a common text: (inbound id, reply, reply kind, committed), or None when the
+    full path must (nothing has been written then).
 
     At the start of a request (no transaction in the session) on PostgreSQL, the text
     gets a pooled connection of its own in autocommit: the read needs no BEGIN and the
-    one-statement write commits itself. Otherwise it runs on the session's connection,
-    inside the caller's transaction, each write in a savepoint, and the caller commits
-    (as with the full path).
+    one-statement write commits itself, so `committed` is True. Otherwise it runs on
+    the session's connection, inside the caller's transaction, each write in a
+    savepoint, `committed` is False and the caller commits (as with the full path).
     """
     if intent.kind not in COMMON:
         return None
     busy = _session_busy()
     if db.engine.dialect.name == "postgresql":
         if not busy:
-            return _own_connection(settings, sid, phone, body, intent)
+            done = _own_connection(settings, sid, phone, body, intent)
+            return None if done is None else (*done, True)
         session = db.session()
 
         def read() -> list[Any]:
@@ -240,7 +241,8 @@ def handle_common(
                 session.rollback()
                 raise
 
-    return _attempts(settings, sid, phone, body, intent, read, write)
+    done = _attempts(settings, sid, phone, body, intent, read, write)
+    return None if done is None else (*done, False)
 
 
 def _session_busy() -> bool:
@@ -401,6 +403,26 @@ def _comment_plan(seen: Seen, target: Row, other: str | None, comment: str) -> P
 # --- the write ---------------------------------------------------------------------------
 
 
+def _comment(plan: Plan, now: datetime) -> dict[str, Any]:
+    """The comment's columns (app.domain.comments shapes them) as `comment_*` parameters."""
+    row = comments.row(
+        consultation_id=plan.comment_consultation_id,
+        member_id=plan.member_id,
+        body=(plan.comment or "")[:MAX_STORED],
+        channel="sms",
+        language=plan.language,
+        now=now,
+    )
+    return {"comment_" + column: value for column, value in row.items()}
+
+
+# The PostgreSQL statement names every parameter, comment or not.
+_NO_COMMENT: dict[str, Any] = {
+    "comment_" + column: None
+    for column in comments.row(consultation_id=None, member_id=0, body="", channel="", language="")
+}
+
+
 def _values(sid: str, phone: str, body: str, intent: grammar.Intent, plan: Plan) -> dict[str, Any]:
     """The write's parameters."""
     now = utcnow()
@@ -420,9 +442,7 @@ def _values(sid: str, phone: str, body: str, intent: grammar.Intent, plan: Plan)
         "choice": plan.choice,
         "receipt": plan.receipt,
         "has_comment": plan.comment is not None,
-        "comment": (plan.comment or "")[:MAX_STORED],
-        "comment_consultation_id": plan.comment_consultation_id,
-        "language": plan.language,
+        **(_NO_COMMENT if plan.comment is None else _comment(plan, now)),
         "reply": plan.reply,
         "reply_kind": plan.reply_kind,
         "reply_segments": reply_info.segments,
@@ -483,8 +503,9 @@ _PG_REST = """
 c AS (
   INSERT INTO comment (consultation_id, member_id, body, channel, language, visible,
                        message_id, created_at)
-  SELECT %(comment_consultation_id)s::integer, %(member_id)s::integer, %(comment)s, 'sms',
-         %(language)s, true, ins.id, %(now)s
+  SELECT %(comment_consultation_id)s::integer, %(comment_member_id)s::integer,
+         %(comment_body)s, %(comment_channel)s, %(comment_language)s, %(comment_visible)s,
+         ins.id, %(comment_created_at)s
   FROM ins WHERE %(has_comment)s
 ),
 r AS (
@@ -590,14 +611,12 @@ def _write_one_by_one(conn: Connection, plan: Plan, values: dict[str, Any]) -> i
         conn.execute(
             _SQLITE_COMMENT,
             {
-                "consultation_id": plan.comment_consultation_id,
-                "member_id": plan.member_id,
-                "body": values["comment"],
-                "channel": "sms",
-                "language": plan.language,
-                "visible": True,
+                **{
+                    column[len("comment_") :]: value
+                    for column, value in values.items()
+                    if column.startswith("comment_")
+                },
                 "message_id": inbound_id,
-                "created_at": now,
             },
         )
     conn.execute(

@@ -12,10 +12,9 @@ The page's form carries a second, short-lived signature over the token
 
 from __future__ import annotations
 
-from flask import current_app, has_request_context, request
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
-from ..config import Settings
+from ..config import Settings, settings
 from ..models import Consultation, Member
 from .votes import in_audience
 
@@ -26,7 +25,7 @@ FORM_MAX_AGE = 24 * 3600
 
 
 def _secret(secret_key: str | None) -> str:
-    return secret_key or current_app.config["CHORUS"].secret_key
+    return secret_key or settings().secret_key
 
 
 def personal_token(
@@ -61,14 +60,12 @@ def personal_url(
 ) -> str:
     """The absolute URL of `member`'s page on `consultation`.
 
-    The origin is PUBLIC_BASE_URL, else `base_url`, else the current request's host;
-    outside a request with neither, ValueError (a text needs an absolute link).
+    The origin is PUBLIC_BASE_URL, else `base_url` (a route passes its request's host
+    URL); with neither, ValueError (a text needs an absolute link).
     """
     base = settings.public_base_url or base_url
-    if not base and has_request_context():
-        base = request.host_url
     if not base:
-        raise ValueError("set PUBLIC_BASE_URL to build links outside a request")
+        raise ValueError("set PUBLIC_BASE_URL, or pass base_url, to build a link")
     token = personal_token(member, consultation, secret_key=settings.secret_key)
     return f"{base.rstrip('/')}/v/{token}"
 
@@ -84,7 +81,8 @@ def form_key_ok(token: str, key: str | None, *, secret_key: str | None = None) -
         return False
     serializer = URLSafeTimedSerializer(_secret(secret_key), salt=FORM_SALT)
     try:
-        return serializer.loads(key, max_age=FORM_MAX_AGE) == token
+        signed: object = serializer.loads(key, max_age=FORM_MAX_AGE)
+        return signed == token
     except BadSignature:  # SignatureExpired is a BadSignature too
         return False
 

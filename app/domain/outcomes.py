@@ -34,13 +34,13 @@ def _texts(value: Any) -> dict[str, str]:
 
 
 def decide(
-    consultation: Consultation, payload: Any, *, actor: str, cfg: Settings
+    consultation: Consultation, payload: Any, *, actor: str, settings: Settings
 ) -> tuple[Outcome, Broadcast | None, int]:
     """Record the outcome and mark the consultation decided (not yet committed).
 
     An open consultation is closed first (by the same actor); a draft cannot be
     decided (Conflict), nor one decided already. With `notify`, an outcome broadcast
-    to every participant is created; call `broadcasts.launch` after committing.
+    to every participant is created; call `app.tasks.broadcasts.launch` after committing.
     Returns (outcome, broadcast or None, recipients).
     """
     if not isinstance(payload, dict):
@@ -75,7 +75,7 @@ def decide(
     broadcast, recipients = None, 0
     if notify:
         broadcast, recipients = broadcasts_ops.create_outcome(
-            consultation, texts, actor=actor, cfg=cfg
+            consultation, texts, actor=actor, settings=settings
         )
         outcome.broadcast_id = broadcast.id
     return outcome, broadcast, recipients

@@ -1,7 +1,5 @@
-"""Operations: health and readiness checks, Prometheus metrics, request ids in logs."""
+"""Operations: health and readiness checks, Prometheus metrics (logs: app/logs.py)."""
 
-from flask import Blueprint
+from .routes import bp
 
-bp = Blueprint("ops", __name__)
-
-from . import routes  # noqa: E402,F401
+__all__ = ["bp"]

@@ -8,14 +8,14 @@ from typing import Any
 
 import psycopg
 from alembic.script import ScriptDirectory
-from flask import Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy import exc, text
 
 from ..extensions import db
 from ..jobs import jobs
-from . import bp
 from .metrics import exposition
 
+bp = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 

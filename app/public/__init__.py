@@ -1,7 +1,5 @@
 """Public pages: consultations, the decision register, receipts."""
 
-from flask import Blueprint
+from .routes import bp
 
-bp = Blueprint("public", __name__)
-
-from . import routes  # noqa: E402,F401
+__all__ = ["bp"]

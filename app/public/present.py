@@ -13,20 +13,20 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError, dates
-from flask import current_app
 from flask_babel import format_number, format_percent, get_locale, gettext, ngettext
 
-from ..config import RTL_LANGUAGES
+from ..config import RTL_LANGUAGES, settings
+from ..domain.register import shorten as cut
 from ..models import Consultation
 
 
 def language() -> str:
     """The page's language code."""
-    return str(get_locale() or current_app.config["CHORUS"].default_language)
+    return str(get_locale() or settings().default_language)
 
 
 def _fallback() -> str:
-    return current_app.config["CHORUS"].default_language
+    return settings().default_language
 
 
 @dataclass
@@ -59,9 +59,8 @@ def when(value: datetime | None) -> str:
     """A moment as the page's reader reads it: a long date and a short time, org time zone."""
     if value is None:
         return ""
-    settings = current_app.config["CHORUS"]
-    zone = ZoneInfo(settings.timezone)
-    locale = _date_locale(language(), settings.default_region)
+    zone = ZoneInfo(settings().timezone)
+    locale = _date_locale(language(), settings().default_region)
     date = dates.format_date(value.astimezone(zone).date(), "long", locale=locale)
     time = dates.format_time(value, "short", tzinfo=zone, locale=locale)
     # Babel's own way of joining a date and a time in the locale's order: a str such as
@@ -84,11 +83,10 @@ def _date_locale(lang: str, region: str) -> Locale:
 
 def zone() -> str:
     """The organisation's time zone as a place name in the page's language."""
-    settings = current_app.config["CHORUS"]
     try:
-        return dates.get_timezone_location(ZoneInfo(settings.timezone), locale=language())
+        return dates.get_timezone_location(ZoneInfo(settings().timezone), locale=language())
     except LookupError:  # pragma: no cover - babel knows every IANA zone we accept
-        return settings.timezone
+        return settings().timezone
 
 
 def number(value: int) -> str:
@@ -225,6 +223,4 @@ def channel(value: str) -> str:
 
 def shorten(text: str) -> str:
     """A long staff text cut at a word, for a table cell."""
-    from ..domain.register import shorten as cut
-
     return cut(text)

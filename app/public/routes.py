@@ -9,16 +9,19 @@ send a Referer (their URLs are the secret).
 
 from __future__ import annotations
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext
 from werkzeug.exceptions import NotFound
 
-from ..config import LANGUAGES
-from ..domain import Conflict, Invalid, grammar, links, register
+from ..config import LANGUAGES, settings
+from ..domain import Conflict, Invalid, comments, grammar, links, register
+from ..domain.broadcasts import instructions
 from ..domain.votes import current_vote, record_vote
 from ..extensions import db
-from ..models import Comment, Consultation, Member
-from . import bp, present
+from ..models import Consultation, Member
+from . import present
+
+bp = Blueprint("public", __name__)
 
 MAX_COMMENT = 1600
 LANG_COOKIE_AGE = 365 * 24 * 3600
@@ -89,15 +92,12 @@ def consultation(code: str):
     found = register.public_consultation(code)
     if found is None:
         abort(404)
-    settings = current_app.config["CHORUS"]
-    from ..domain.broadcasts import instructions
-
     response = _page(
         "public/consultation.html",
         c=found,
         results=register.results(found),
         instructions=instructions(found, present.language()),
-        number=settings.twilio_from,
+        number=settings().twilio_from,
     )
     return _public(response)
 
@@ -181,7 +181,7 @@ def _personal_language(member: Member) -> str:
     for wanted in (request.args.get("lang"), request.cookies.get("lang"), member.language):
         if wanted in LANGUAGES:
             return wanted
-    return current_app.config["CHORUS"].default_language
+    return settings().default_language
 
 
 def _personal_page(
@@ -209,7 +209,7 @@ def _personal_page(
             form_key=links.form_key(token),
             saved=request.args.get("saved"),
             max_comment=MAX_COMMENT,
-            number=current_app.config["CHORUS"].twilio_from,
+            number=settings().twilio_from,
         )
     return _private(current_app.make_response((html, status)))
 
@@ -238,14 +238,12 @@ def personal_vote(token: str):
         if choice:
             record_vote(consultation, member, choice, channel="web")
         if comment:
-            db.session.add(
-                Comment(
-                    consultation_id=consultation.id,
-                    member_id=member.id,
-                    body=comment,
-                    channel="web",
-                    language=_personal_language(member),
-                )
+            comments.add(
+                consultation_id=consultation.id,
+                member_id=member.id,
+                body=comment,
+                channel="web",
+                language=_personal_language(member),
             )
         db.session.commit()
     except (Conflict, Invalid):

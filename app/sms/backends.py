@@ -29,6 +29,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageInstance
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ..config import Settings
 
@@ -85,8 +86,6 @@ def classify(status: int | None, code: int | None, message: str) -> SendError:
 def _never_connected(exc: BaseException) -> bool:
     """True when a requests ConnectionError happened before a connection was made (name
     lookup, refused, connect timeout), so nothing can have reached Twilio."""
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
     if isinstance(exc, requests.ConnectTimeout):
         return True
     seen: set[int] = set()

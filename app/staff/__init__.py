@@ -1,7 +1,5 @@
 """The staff console, including the phone simulator."""
 
-from flask import Blueprint
+from .routes import bp
 
-bp = Blueprint("staff", __name__, url_prefix="/staff")
-
-from . import routes  # noqa: E402,F401
+__all__ = ["bp"]

@@ -14,8 +14,9 @@ import secrets
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import abort, g, redirect, request, session, url_for
 
+from ..config import settings
 from ..extensions import db
 from ..models import ApiToken
 
@@ -31,7 +32,7 @@ def signed_in() -> ApiToken | None:
 
 def open_console() -> bool:
     """True when no text can leave this machine (console backend): no sign-in needed."""
-    return current_app.config["CHORUS"].sms_backend == "console"
+    return settings().sms_backend == "console"
 
 
 def csrf_token() -> str:

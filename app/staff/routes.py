@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import uuid
 
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext
 from sqlalchemy import select
 
 from ..api.auth import find_token
-from ..config import RTL_LANGUAGES
-from ..domain.inbound import enqueue_queued, handle_inbound
+from ..config import RTL_LANGUAGES, settings
+from ..domain.inbound import handle_inbound
 from ..extensions import db
 from ..models import Member, Message
 from ..phones import try_e164
-from . import bp
+from ..tasks.outbox import enqueue_queued
 from .auth import check_csrf, csrf_token, safe_next, signed_in, staff_required
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 CONVERSATION_LIMIT = 200
 MEMBER_LIMIT = 500
@@ -25,7 +27,7 @@ MAX_BODY = 1600
 @bp.app_context_processor
 def page_language() -> dict[str, str]:
     """`page_lang` and `page_dir` for base.html's <html lang dir> on every page."""
-    lang = str(get_locale() or current_app.config["CHORUS"].default_language)
+    lang = str(get_locale() or settings().default_language)
     return {"page_lang": lang, "page_dir": "rtl" if lang in RTL_LANGUAGES else "ltr"}
 
 
@@ -100,7 +102,7 @@ def _page(phone: str | None, error: str | None = None, body: str = "", status: i
 @staff_required
 def simulator():
     """Pick a member or type a number, and see that phone's conversation."""
-    region = current_app.config["CHORUS"].default_region
+    region = settings().default_region
     raw = request.args.get("phone", "").strip()
     phone = try_e164(raw, region) if raw else None
     if raw and phone is None:
@@ -112,10 +114,10 @@ def simulator():
 @staff_required
 def simulator_send():
     """Text in as that phone, through the same domain code as the Twilio webhook."""
-    settings = current_app.config["CHORUS"]
+    chorus = settings()
     raw = (request.form.get("phone") or request.form.get("member") or "").strip()
     body = request.form.get("body", "")
-    phone = try_e164(raw, settings.default_region) if raw else None
+    phone = try_e164(raw, chorus.default_region) if raw else None
     if phone is None:
         error = gettext("Choose a member or type a phone number.")
         if raw:
@@ -126,8 +128,9 @@ def simulator_send():
         return _page(phone, error, body=body, status=422)
     # A sid of our own, shaped like Twilio's, so the simulator gets exactly-once too.
     sid = "SM" + uuid.uuid4().hex + "sim"
-    result = handle_inbound(settings, sid, phone, settings.twilio_from or "", body)
-    db.session.commit()
+    result = handle_inbound(chorus, sid, phone, chorus.twilio_from or "", body)
+    if not result.committed:  # the same rule as the webhook
+        db.session.commit()
     enqueue_queued(result.queued)
     page = url_for("staff.simulator", phone=phone, lang=request.args.get("lang"), _anchor="latest")
     return redirect(page, code=303)

@@ -6,10 +6,10 @@ import logging
 
 from ..config import Settings
 from ..domain import inbound_recovery
-from ..domain.inbound import enqueue_queued
 from ..extensions import db
 from ..models import utcnow
 from ..sms.backends import Backend, SendError
+from .outbox import enqueue_queued
 
 log = logging.getLogger(__name__)
 

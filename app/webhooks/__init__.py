@@ -1,7 +1,6 @@
 """Twilio webhooks: inbound SMS and delivery status callbacks."""
 
-from flask import Blueprint
+from . import status  # noqa: F401  (attaches its route to bp)
+from .routes import bp
 
-bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
-
-from . import routes, status  # noqa: E402,F401
+__all__ = ["bp"]

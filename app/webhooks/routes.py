@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
-from ..domain.inbound import enqueue_queued, handle_inbound
+from ..config import settings
+from ..domain.inbound import handle_inbound
 from ..extensions import db
-from . import bp
+from ..tasks.outbox import enqueue_queued
 from .signature import twilio_signed
+
+bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
 
 
 def twiml(reply: str | None) -> Response:
@@ -21,17 +24,19 @@ def twiml(reply: str | None) -> Response:
 
 @bp.post("/inbound")
 @twilio_signed
-def inbound():
-    """An incoming SMS: verified, recorded once, answered with TwiML in one transaction."""
+def inbound() -> Response:
+    """An incoming SMS: verified, recorded once, answered with TwiML in one transaction.
+
+    The rule: we commit what handle_inbound leaves in the session, unless it says
+    (`result.committed`) that it wrote in autocommit on a connection of its own.
+    """
     form = request.form
     sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
     from_ = (form.get("From") or "").strip()
     if not sid or not from_ or len(sid) > 64:
         return Response("MessageSid and From are required\n", 400, mimetype="text/plain")
-    result = handle_inbound(
-        current_app.config["CHORUS"], sid, from_, form.get("To", ""), form.get("Body", "")
-    )
-    if db.session.registry.has():  # the common texts commit on their own
+    result = handle_inbound(settings(), sid, from_, form.get("To", ""), form.get("Body", ""))
+    if not result.committed:
         db.session.commit()
     try:
         enqueue_queued(result.queued)

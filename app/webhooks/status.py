@@ -19,10 +19,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import members as members_ops
-from ..domain.outbox import RANK
+from ..domain.outbox.status import RANK, lower_than
 from ..extensions import db
 from ..models import Member, Message, utcnow
-from . import bp
+from .routes import bp
 from .signature import twilio_signed
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _find(message_ref: str | None, sid: str) -> Message | None:
 
 @bp.post("/status")
 @twilio_signed
-def status_callback():
+def status_callback() -> tuple[str, int]:
     """Apply one status callback (forward-only, idempotent); always 204 once signed."""
     sid = (request.form.get("MessageSid") or request.form.get("SmsSid") or "")[:64]
     twilio_status = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
@@ -98,8 +98,7 @@ def status_callback():
         except IntegrityError:  # the sid belongs to another row; leave it there
             log.warning("status callback sid %s already recorded on another message", sid)
     if new is not None:
-        lower = [s for s, r in RANK.items() if r < RANK[new]]
-        values: dict = {"status": new, "updated_at": now}
+        values: dict[str, object] = {"status": new, "updated_at": now}
         if new in ("undelivered", "failed"):
             values["error_code"] = error_code
             values["failed_reason"] = (
@@ -111,7 +110,7 @@ def status_callback():
             values["sent_at"] = message.sent_at or now
         db.session.execute(
             update(Message)
-            .where(Message.id == message.id, Message.status.in_(lower))
+            .where(Message.id == message.id, Message.status.in_(lower_than(new)))
             .values(**values)
             .execution_options(synchronize_session=False)
         )
