@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck format translations translations-update bench schema worker clean
+.PHONY: run test lint typecheck format translations translations-update bench migration worker clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c "import sys; sys.exit(sys.version_info < (3, 11))" || { echo "Python 3.11+ is needed (set PY=...)"; exit 1; }
@@ -53,11 +53,14 @@ worker: $(STAMP) translations
 bench: $(STAMP) translations
 	$(BIN)/python -m bench.run $(ARGS)
 
-# Regenerate the single initial migration from app/models.py (pre-release only).
-schema: $(STAMP)
-	rm -f migrations/versions/*.py /tmp/chorus-schema.sqlite3
+# A new migration for a change to app/models.py: make migration M="what changed".
+# Generated against a scratch SQLite database upgraded to head; read it before committing.
+migration: $(STAMP)
+	@test -n "$(M)" || { echo 'say what changed: make migration M="..."'; exit 1; }
+	rm -f /tmp/chorus-schema.sqlite3
 	DATABASE_URL=sqlite:////tmp/chorus-schema.sqlite3 SECRET_KEY=schema $(FLASK) db upgrade
-	DATABASE_URL=sqlite:////tmp/chorus-schema.sqlite3 SECRET_KEY=schema $(FLASK) db revision --autogenerate --rev-id 0001 -m "initial schema"
+	DATABASE_URL=sqlite:////tmp/chorus-schema.sqlite3 SECRET_KEY=schema $(FLASK) db revision --autogenerate \
+		--rev-id $$(printf "%04d" $$(( $$(ls migrations/versions/[0-9]*.py | wc -l) + 1 ))) -m "$(M)"
 	$(BIN)/ruff format migrations/versions
 
 clean:

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from app.api.schemas import BroadcastSchema
 from app.domain import broadcasts, members
 from app.domain.outbox import claims
 from app.extensions import db
@@ -197,7 +198,7 @@ def test_opted_out_after_expansion_is_skipped_at_send_time(app, staff, fake):
         members.opt_out(db.session.get(Member, ids[1]), source="sms")
         db.session.commit()
         broadcast_tasks.pump(broadcast_id)
-        got = broadcasts.broadcast_json(db.session.get(Broadcast, broadcast_id))
+        got = BroadcastSchema().dump(db.session.get(Broadcast, broadcast_id))
     assert phone(1) not in per_phone(fake)
     assert len(fake.messages) == 2
     assert (got["sent"], got["skipped"], got["status"]) == (2, 1, "completed")

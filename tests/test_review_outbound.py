@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from app.api.schemas import BroadcastSchema
 from app.domain import Conflict, broadcasts, members, outcomes
 from app.domain.outbox import queue as outbox_queue
 from app.extensions import db
@@ -273,7 +274,7 @@ def test_a_cancel_while_the_expansion_waits_leaves_nothing_queued(app, staff, fa
     canceller.join(10)
     expander.join(10)
     with app.app_context():
-        got = broadcasts.broadcast_json(db.session.get(Broadcast, broadcast_id))
+        got = BroadcastSchema().dump(db.session.get(Broadcast, broadcast_id))
     assert (got["status"], got["pending"]) == ("cancelled", 0)
     assert fake.messages == []
 

@@ -16,7 +16,7 @@ skipped when their turn comes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +28,7 @@ from ..config import LANGUAGES, Settings
 from ..extensions import db
 from ..models import (
     Broadcast,
+    BroadcastStatus,
     Comment,
     Consultation,
     Member,
@@ -252,39 +253,6 @@ def preview(
 
 
 # ---------------------------------------------------------------------- creating
-
-
-def parse_at(payload: Any, timezone: str) -> datetime | None:
-    """The optional `at` of a broadcast call: ISO 8601, in the future (local time if naive)."""
-    if payload is None:
-        return None
-    if not isinstance(payload, dict):
-        raise Invalid("the body must be a JSON object")
-    unknown = set(payload) - {"at"}
-    if unknown:
-        raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}; only 'at' is allowed")
-    value = payload.get("at")
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise Invalid("at must be an ISO 8601 date-time")
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(f"at must be an ISO 8601 date-time, not {value!r}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=ZoneInfo(timezone))
-    # Years 1 and 9999 are refused (as for consultations): in some zone they run off
-    # the calendar.
-    try:
-        when = when.astimezone(UTC)
-    except OverflowError:
-        raise Invalid(f"at is out of range: {value!r}") from None
-    if not 1 < when.year < 9999:
-        raise Invalid(f"at is out of range: {value!r}")
-    if when <= utcnow():
-        raise Invalid("at must be in the future; leave it out to send now")
-    return when
 
 
 def _create(
@@ -635,7 +603,7 @@ def pause(broadcast: Broadcast, *, actor: str) -> Broadcast:
     """Stop sending; texts already handed to Twilio still go."""
     if broadcast.status not in ("scheduled", "sending"):
         raise Conflict(f"broadcast {broadcast.id} is {broadcast.status}; it cannot be paused")
-    broadcast.status = "paused"
+    broadcast.status = BroadcastStatus.PAUSED
     audit.record(actor, "broadcast.paused", "broadcast", broadcast.id)
     return broadcast
 
@@ -649,9 +617,9 @@ def resume(broadcast: Broadcast, *, actor: str) -> Broadcast:
         and broadcast.scheduled_at is not None
         and broadcast.scheduled_at > utcnow()
     ):
-        broadcast.status = "scheduled"
+        broadcast.status = BroadcastStatus.SCHEDULED
     else:
-        broadcast.status = "sending"
+        broadcast.status = BroadcastStatus.SENDING
         broadcast.started_at = broadcast.started_at or utcnow()
     audit.record(actor, "broadcast.resumed", "broadcast", broadcast.id, {"to": broadcast.status})
     return broadcast
@@ -667,7 +635,7 @@ def cancel(broadcast: Broadcast, *, actor: str) -> Broadcast:
 
 def _cancel(broadcast: Broadcast, actor: str, reason: str) -> None:
     now = utcnow()
-    broadcast.status = "cancelled"
+    broadcast.status = BroadcastStatus.CANCELLED
     broadcast.completed_at = now
     skipped = changed(
         update(Message)
@@ -695,30 +663,6 @@ def counts(broadcast: Broadcast) -> dict[str, int]:
         .group_by(Message.status)
     )
     return {status: n for status, n in rows}
-
-
-def broadcast_json(broadcast: Broadcast) -> dict[str, Any]:
-    """The API view: `sent` counts every text Twilio accepted (so it includes the
-    delivered and undelivered ones); `skipped` includes members not texted at all."""
-    n = counts(broadcast)
-    rows = sum(n.values())
-    total = rows + broadcast.skipped_at_start if broadcast.expanded_at else broadcast.total
-    return {
-        "id": broadcast.id,
-        "kind": broadcast.kind,
-        "consultation": _code(broadcast.consultation_id),
-        "status": broadcast.status,
-        "total": total,
-        "sent": n.get("sent", 0) + n.get("delivered", 0) + n.get("undelivered", 0),
-        "delivered": n.get("delivered", 0),
-        "undelivered": n.get("undelivered", 0),
-        "failed": n.get("failed", 0),
-        "skipped": n.get("skipped", 0) + broadcast.skipped_at_start,
-        "pending": n.get("queued", 0) + n.get("sending", 0),
-        "scheduled_at": broadcast.scheduled_at.isoformat() if broadcast.scheduled_at else None,
-        "started_at": broadcast.started_at.isoformat() if broadcast.started_at else None,
-        "completed_at": broadcast.completed_at.isoformat() if broadcast.completed_at else None,
-    }
 
 
 def _code(consultation_id: int | None) -> str | None:

@@ -138,8 +138,8 @@ def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str)
     # Votes, comments and HELP from active members: two round trips (inbound_fast).
     done = handle_common(settings, sid, phone, text, intent)
     if done is not None:
-        message_id, reply, kind, committed = done
-        return InboundResult(message_id, reply, kind, committed=committed)
+        message_id, answer, kind, committed = done
+        return InboundResult(message_id, answer, kind, committed=committed)
     member = db.session.execute(select(Member).where(Member.phone == phone)).scalar_one_or_none()
     info = segments.count(text)
     message = Message(

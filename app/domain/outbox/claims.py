@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 
 from ...config import Settings
 from ...extensions import db
-from ...models import Broadcast, Member, Message, utcnow
+from ...models import Broadcast, Member, Message, MessageStatus, utcnow
 from ...sms.backends import FAILED, IN_DOUBT, OPTED_OUT, RETRY, SendError
 from .. import members
 from ..sql import changed
@@ -172,10 +172,10 @@ def record_failure(message_id: int, error: SendError, settings: Settings) -> Non
         message.error_count += 1
         message.error_code = error.code
         if message.error_count >= settings.outbox_max_attempts:
-            message.status = "failed"
+            message.status = MessageStatus.FAILED
             message.failed_reason = f"gave up after {message.error_count} tries: {error.reason}"
         else:
-            message.status = "queued"
+            message.status = MessageStatus.QUEUED
             message.failed_reason = error.reason
             delay = backoff(message.error_count, settings)
             message.next_attempt_at = now + timedelta(seconds=delay)
@@ -184,9 +184,12 @@ def record_failure(message_id: int, error: SendError, settings: Settings) -> Non
                     select(Broadcast.status).where(Broadcast.id == message.broadcast_id)
                 ).scalar_one()
                 if status == "cancelled":
-                    message.status, message.failed_reason = "skipped", "broadcast cancelled"
+                    message.status, message.failed_reason = (
+                        MessageStatus.SKIPPED,
+                        "broadcast cancelled",
+                    )
     elif error.outcome == OPTED_OUT:
-        message.status = "skipped"
+        message.status = MessageStatus.SKIPPED
         message.error_code = error.code
         message.failed_reason = "opted out (Twilio 21610)"
         member = _member_for(message)
@@ -194,7 +197,7 @@ def record_failure(message_id: int, error: SendError, settings: Settings) -> Non
             members.opt_out(member, source="twilio-21610")
     else:
         assert error.outcome == FAILED
-        message.status = "failed"
+        message.status = MessageStatus.FAILED
         message.error_code = error.code
         message.failed_reason = error.reason
     message.updated_at = now
