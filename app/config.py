@@ -22,6 +22,20 @@ LANGUAGES = ("en", "cy", "es", "fr", "pt", "pl", "ro", "ar", "ur", "bn")
 RTL_LANGUAGES = frozenset({"ar", "ur"})
 
 
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    """A positive number of seconds from `env`, or `default` when unset."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"{name} must be more than 0 seconds")
+    return value
+
+
 def _bool(value: str | None, default: bool) -> bool:
     if value is None or value.strip() == "":
         return default
@@ -82,6 +96,7 @@ class Settings:
     open_joining: bool
     org_name: str
     secret_key_fallbacks: tuple[str, ...]
+    in_doubt_give_up: float
     log_format: str
     metrics_token: str | None
     # The tunables (the fields with a default below), each read from CHORUS_<NAME>,
@@ -108,6 +123,10 @@ class Settings:
     outbox_heartbeat_ttl: float = 6.0
     # Seconds between sweeps.
     sweep_interval: float = 5.0
+    # Seconds between looks at Twilio's Messages list for texts Chorus missed, and how
+    # recent a text may be and still be left to its webhook (app.domain.inbound_recovery).
+    inbound_recovery_interval: float = 60.0
+    inbound_recovery_grace: float = 120.0
 
     @classmethod
     def from_env(
@@ -173,6 +192,7 @@ class Settings:
                 if key.strip()
             ),
             log_format=log_format,
+            in_doubt_give_up=_seconds(env, "IN_DOUBT_GIVE_UP", 3600),
             metrics_token=(env.get("METRICS_TOKEN") or "").strip() or None,
             **tunables(env),
         )

@@ -64,6 +64,7 @@ class Jobs:
         self.executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._leases: dict[str, tuple[str, float]] = {}
+        self._marks: dict[str, float] = {}
         self._waiting: set[str] = set()
         self._eager = threading.local()
         self._scripts: dict[str, Any] = {}
@@ -279,6 +280,21 @@ class Jobs:
     def tick(self, name: str, interval: float) -> bool:
         """True for at most one caller per `interval` seconds, across every process."""
         return self.lease("tick:" + name, interval) is not None
+
+    def mark(self, name: str) -> None:
+        """Record that `name` (the sweep) ran now, for every process to see."""
+        now = time.time()
+        if self.redis is not None:
+            self.redis.set(KEY_PREFIX + "done:" + name, f"{now:.3f}")
+        else:
+            self._marks[name] = now
+
+    def marked(self, name: str) -> float | None:
+        """When `name` last ran (seconds since the epoch), if known."""
+        if self.redis is not None:
+            raw = self.redis.get(KEY_PREFIX + "done:" + name)
+            return float(raw) if raw is not None else None
+        return self._marks.get(name)
 
 
 def run_named(job_id: str, func: Callable[..., Any], *args: Any) -> Any:

@@ -336,6 +336,9 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"  # never sent: opted out or invalid by the time it was due
     RECEIVED = "received"  # inbound
+    # In doubt for longer than IN_DOUBT_GIVE_UP: Twilio could not tell us whether it has
+    # the text, so it is never sent again; a late status callback still settles it.
+    UNKNOWN = "unknown"
 
 
 class Priority(StrEnum):

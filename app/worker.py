@@ -37,6 +37,7 @@ from .jobs import Jobs
 from .tasks import broadcasts as broadcast_tasks
 from .tasks import consultations as consultation_tasks
 from .tasks import outbox as outbox_tasks
+from .tasks import recovery as recovery_tasks
 from .tasks.sender import close_outbox
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def sweep() -> dict[str, Any]:
         ("stale", outbox_tasks.recover_stale),
         ("batches", broadcast_tasks.pump_broadcasts),
         ("singles", outbox_tasks.pump_singles),
+        ("recovered_inbound", recovery_tasks.recover_inbound_due),
     ]
     done: dict[str, Any] = {}
     for name, step in steps:
@@ -103,7 +105,9 @@ class Sweeper(threading.Thread):
                 if token is None:
                     return None
                 try:
-                    return sweep()
+                    done = sweep()
+                    coordinator.mark("sweep")
+                    return done
                 finally:
                     coordinator.release("sweep-running", token)
         except Exception:

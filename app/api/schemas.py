@@ -464,6 +464,15 @@ class BroadcastSchema(ApiSchema):
         },
     )
     pending = fields.Integer(required=True, metadata={"description": "Queued or being sent"})
+    # `unknown` is a Schema setting in marshmallow, so the field has another name here.
+    unknown_texts = fields.Integer(
+        data_key="unknown",
+        required=True,
+        metadata={
+            "description": "In doubt for longer than IN_DOUBT_GIVE_UP: Twilio could not say "
+            "whether it has them; never sent again"
+        },
+    )
     scheduled_at = When(required=True, allow_none=True)
     started_at = When(required=True, allow_none=True)
     completed_at = When(required=True, allow_none=True)
@@ -490,6 +499,7 @@ class BroadcastSchema(ApiSchema):
             "failed": n.get("failed", 0),
             "skipped": n.get("skipped", 0) + broadcast.skipped_at_start,
             "pending": n.get("queued", 0) + n.get("sending", 0),
+            "unknown_texts": n.get("unknown", 0),
             "scheduled_at": broadcast.scheduled_at,
             "started_at": broadcast.started_at,
             "completed_at": broadcast.completed_at,

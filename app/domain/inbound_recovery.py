@@ -69,9 +69,10 @@ def save_checkpoint(until: datetime) -> None:
         jobs().app.extensions["chorus_inbound_recovered_until"] = until
 
 
-def window(now: datetime) -> tuple[datetime, datetime]:
-    """(since, until): the texts sent in this range are looked at now."""
-    until = now - GRACE
+def window(now: datetime, grace: timedelta = GRACE) -> tuple[datetime, datetime]:
+    """(since, until): the texts sent in this range are looked at now; newer ones than
+    `grace` are left to their webhook."""
+    until = now - grace
     mark = checkpoint()
     if mark is None:
         newest = db.session.scalar(

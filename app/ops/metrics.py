@@ -80,6 +80,12 @@ class DatabaseCollector(Collector):
         )
         db.session.rollback()  # a read-only look: end the transaction it opened
 
+        swept = jobs().marked("sweep")
+        yield GaugeMetricFamily(
+            "chorus_sweeper_last_run_timestamp_seconds",
+            "When the sweeper last finished a sweep (0: not since Redis or this process began).",
+            value=swept or 0.0,
+        )
         depth = GaugeMetricFamily(
             "chorus_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"]
         )

@@ -91,8 +91,10 @@ def recover_stale(now: datetime | None = None, limit: int = 200) -> tuple[int, i
     Otherwise Twilio is asked (its Messages list, for this number and body, since
     the claim, ignoring sids we already hold): if Twilio has it, the sid is
     recorded and it counts as sent; if not, it goes back to the queue. If Twilio
-    cannot be asked, the claim waits for a later sweep (for up to ten leases, then
-    it is re-queued anyway). Commits after each claim it settles.
+    cannot be asked (unreachable, an error page), the claim is asked about again later,
+    less often as it ages; once it is older than IN_DOUBT_GIVE_UP it becomes `unknown`
+    and is never sent again (a resend could reach the member twice). Commits after
+    each claim it settles.
     """
     now = now or utcnow()
     lease = timedelta(seconds=settings().outbox_lease_seconds)
@@ -103,7 +105,9 @@ def recover_stale(now: datetime | None = None, limit: int = 200) -> tuple[int, i
     stale = recovery.stale(now, lease, dead)
     reconciled = recovery.settle_known(stale, now)
     db.session.commit()
-    claims = recovery.unknown(stale, limit)
+    claims = recovery.unknown(stale, limit, now)
+    give_up_before = now - timedelta(seconds=settings().in_doubt_give_up)
+    gave_up = 0
     db.session.rollback()
     backend = outbox().backend
     requeued = 0
@@ -113,10 +117,13 @@ def recover_stale(now: datetime | None = None, limit: int = 200) -> tuple[int, i
                 claim.phone, claim.body, claim.claimed_at - timedelta(minutes=5)
             )
         except SendError as error:
-            if claim.claimed_at > now - 10 * lease:
+            if claim.claimed_at > give_up_before:
+                recovery.ask_later(claim, now, error.reason)
                 log.warning("cannot reconcile message %s yet: %s", claim.message_id, error.reason)
-                continue
-            sids = []
+            else:
+                gave_up += recovery.give_up(claim, now, error.reason)
+            db.session.commit()
+            continue
         fresh = recovery.new_sids(sids)
         done, back = recovery.settle(claim, fresh[-1] if fresh else None, now)
         db.session.commit()
@@ -126,6 +133,11 @@ def recover_stale(now: datetime | None = None, limit: int = 200) -> tuple[int, i
         # Back in the queue of a broadcast cancelled meanwhile: it will never go.
         recovery.skip_cancelled(now)
         db.session.commit()
-    if reconciled or requeued:
-        log.warning("stale claims: %d reconciled as sent, %d re-queued", reconciled, requeued)
+    if reconciled or requeued or gave_up:
+        log.warning(
+            "stale claims: %d reconciled as sent, %d re-queued, %d given up as unknown",
+            reconciled,
+            requeued,
+            gave_up,
+        )
     return reconciled, requeued

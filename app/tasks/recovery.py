@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from ..config import Settings
+from ..config import Settings, settings
 from ..domain import inbound_recovery
 from ..extensions import db
+from ..jobs import jobs
 from ..models import utcnow
-from ..sms.backends import Backend, SendError
+from ..sms.backends import Backend, SendError, make_backend
 from .outbox import enqueue_queued
 
 log = logging.getLogger(__name__)
+
+
+def recover_inbound_due() -> int | None:
+    """The sweep's step: recover inbound texts once per INBOUND_RECOVERY_INTERVAL across
+    every process (None when it was not due). Only Twilio keeps such a list."""
+    current = settings()
+    if current.sms_backend != "twilio":
+        return None
+    if not jobs().tick("inbound-recovery", current.inbound_recovery_interval):
+        return None
+    backend = make_backend(current, per_call=True)
+    try:
+        return recover_inbound(current, backend)
+    finally:
+        backend.close()
 
 
 def recover_inbound(settings: Settings, backend: Backend) -> int:
@@ -21,7 +38,9 @@ def recover_inbound(settings: Settings, backend: Backend) -> int:
     moves only when every text of the window was handled, so a failure is retried from
     the same place next time. Safe to run twice, and in several processes at once.
     """
-    since, until = inbound_recovery.window(utcnow())
+    since, until = inbound_recovery.window(
+        utcnow(), timedelta(seconds=settings.inbound_recovery_grace)
+    )
     db.session.rollback()
     try:
         missing = inbound_recovery.to_recover(backend, since, until)

@@ -59,11 +59,16 @@ def settle_known(where: ColumnElement[bool], now: datetime) -> int:
     )
 
 
-def unknown(where: ColumnElement[bool], limit: int) -> list[StaleClaim]:
-    """Stale claims with no sid, oldest first: Twilio must be asked about these."""
+def unknown(where: ColumnElement[bool], limit: int, now: datetime) -> list[StaleClaim]:
+    """Stale claims with no sid, oldest first, whose next look is due: Twilio must be
+    asked about these."""
     rows = db.session.execute(
         select(Message.id, Message.phone, Message.body, Message.claimed_at)
-        .where(where, Message.twilio_sid.is_(None))
+        .where(
+            where,
+            Message.twilio_sid.is_(None),
+            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+        )
         .order_by(Message.id)
         .limit(limit)
     ).all()
@@ -85,12 +90,7 @@ def new_sids(sids: list[str]) -> list[str]:
 def settle(claim: StaleClaim, sid: str | None, now: datetime) -> tuple[int, int]:
     """Settle one stale claim, if it is still the same claim: sent with `sid` when Twilio
     has it, else back to the queue. (reconciled, re-queued), each 0 or 1 (flushed)."""
-    same_claim = and_(
-        Message.id == claim.message_id,
-        Message.status == "sending",
-        Message.claimed_at == claim.claimed_at,
-        Message.twilio_sid.is_(None),
-    )
+    same_claim = _same_claim(claim)
     if sid is not None:
         done = changed(
             update(Message)
@@ -112,6 +112,46 @@ def settle(claim: StaleClaim, sid: str | None, now: datetime) -> tuple[int, int]
         .execution_options(synchronize_session=False)
     )
     return 0, requeued
+
+
+def _same_claim(claim: StaleClaim) -> ColumnElement[bool]:
+    return and_(
+        Message.id == claim.message_id,
+        Message.status == "sending",
+        Message.claimed_at == claim.claimed_at,
+        Message.twilio_sid.is_(None),
+    )
+
+
+def ask_later(claim: StaleClaim, now: datetime, reason: str) -> int:
+    """Twilio could not be asked about this claim: ask again after a while that grows
+    with the claim's age (half of it, at least 30 s). 1 if it was still ours (flushed)."""
+    wait = max(timedelta(seconds=30), (now - claim.claimed_at) / 2)
+    return changed(
+        update(Message)
+        .where(_same_claim(claim))
+        .values(
+            next_attempt_at=now + wait,
+            failed_reason=f"in doubt, Twilio could not be asked: {reason}"[:200],
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def give_up(claim: StaleClaim, now: datetime, reason: str) -> int:
+    """In doubt for too long: `unknown`, never sent again (a late status callback still
+    settles it). 1 if it was still ours (flushed)."""
+    return changed(
+        update(Message)
+        .where(_same_claim(claim))
+        .values(
+            status="unknown",
+            failed_reason=f"in doubt too long, not sent again: {reason}"[:200],
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def skip_cancelled(now: datetime) -> int:

@@ -6,12 +6,14 @@ from sqlalchemy import ColumnElement, case
 
 from ...models import Message
 
-# Forward-only ranks: a status only ever moves to a higher rank. `skipped` ranks with
-# `sending` because only a status callback (proof that Twilio sent it) overrides it.
+# Forward-only ranks: a status only ever moves to a higher rank. `skipped` and `unknown`
+# rank with `sending` because only a status callback (proof that Twilio sent it)
+# overrides them.
 RANK: dict[str, int] = {
     "queued": 0,
     "sending": 1,
     "skipped": 1,
+    "unknown": 1,
     "sent": 2,
     "delivered": 3,
     "undelivered": 3,
