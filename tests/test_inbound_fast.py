@@ -156,7 +156,7 @@ NORMALISED: dict[str, str] = {
     **{f"consultation.{c}": "moment" for c in ("opened_at", "closed_at")},
     **{f"message.{c}": "moment" for c in ("sent_at", "next_attempt_at", "claimed_at")},
     "api_token.last_used_at": "moment",
-    # Receipts are drawn at random: named R1, R2... in order of first appearance.
+    # Receipts are drawn at random: renamed in order of first appearance, wherever they are.
     "vote.receipt": "receipts",
     "message.body": "receipts",
     # The script's MessageSids come from a counter that runs on between the two plays.
