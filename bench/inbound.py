@@ -401,65 +401,124 @@ def run_one(
     duration: float,
     profile: bool = False,
     with_write: bool = True,
+    pair_only: bool = False,
 ) -> dict:
-    """The floor and Chorus on one database; returns the numbers and the correctness check."""
+    """The floor and Chorus on one database; returns the numbers and the correctness check.
+
+    On PostgreSQL Chorus runs twice back to back, its fast path reading with SQL text
+    (as shipped: "chorus") and with SQLAlchemy Core ("chorus_core"); "fast_path_sql"
+    puts the two side by side. `pair_only` runs just that pair (no floors).
+    """
     out: dict[str, Any] = {"database": kind}
     texts = script(members, rounds)
+    reads = ["text", "core"] if kind == "postgresql" else ["text"]
     with common.processes() as procs:
-        # The floor first, under identical gunicorn settings, on the same texts; then
-        # (for reference, not a target) the floor plus one durable write per text.
-        for name in ("floor", "floor_write"):
-            if name == "floor_write" and not with_write:
-                continue
-            out[name] = _floor(procs, name, kind, texts, warmup=warmup, duration=duration)
+        if not pair_only:
+            # The floor first, under identical gunicorn settings, on the same texts; then
+            # (for reference, not a target) the floor plus one durable write per text.
+            for name in ("floor", "floor_write"):
+                if name == "floor_write" and not with_write:
+                    continue
+                out[name] = _floor(procs, name, kind, texts, warmup=warmup, duration=duration)
 
-        port = common.free_port()
-        url, env = setup(kind, members, port)
-        if common.redis_available():
-            # As deployed: with Redis the web workers only answer requests (the sweeper
-            # runs in `flask worker`); without it each web worker also sweeps.
-            common.fresh_redis()
-            env["REDIS_URL"] = common.REDIS_URL
-        out["chorus_redis"] = "REDIS_URL" in env
-        web = procs.start(f"chorus-{kind}", common.gunicorn_argv("wsgi:app", port), env)
-        common.wait_port(port, proc=web.popen)
-        api = data.Api(f"http://127.0.0.1:{port}", common.api_token(env))
-        for payload in (data.yes_no(YES_NO), data.choice(CHOICE)):
-            api.call("POST", "/consultations", 201, json=payload)
-            api.call("POST", f"/consultations/{payload['code']}/open", 200)
-        q1 = common_rows(url, "select id from consultation where code = :c", c=YES_NO)[0][0]
-        record_texted(url, q1, members, data.yes_no(YES_NO)["summary"]["en"])
-        log(f"  chorus: signing {len(texts)} texts")
-        prepared = prepare(texts, port)
-        log(f"  chorus: up to {duration:.0f}s at 16 connections")
-        result, out["chorus"] = measure(
-            port,
-            prepared,
-            warmup=warmup,
-            duration=duration,
-            cycle=False,
-            pgid=web.pid,
-            pg=kind == "postgresql",
-            profile=f"inbound-{kind}" if profile else None,
-        )
-        log(f"  chorus: { {k: v for k, v in out['chorus'].items() if k != 'profile'} }")
-        out["check"] = verify(api, url, texts, result)
-        log(f"  check: {out['check']['verdict']}")
-        api.close()
-        out["server_log_tail"] = web.tail(15)
-        web.stop()
+        for read in reads:
+            suffix = "" if read == "text" else "_core"
+            chorus = _chorus(
+                procs,
+                kind,
+                texts,
+                members=members,
+                warmup=warmup,
+                duration=duration,
+                profile=profile,
+                read=read,
+            )
+            out["chorus_redis"] = chorus.pop("redis")
+            out["check" + suffix] = chorus.pop("check")
+            out["server_log_tail" + suffix] = chorus.pop("server_log_tail")
+            out["chorus" + suffix] = chorus["summary"]
+        if len(reads) == 2:
+            out["fast_path_sql"] = pair(out["chorus"], out["chorus_core"])
+            log(f"  fast path read, text vs core: {out['fast_path_sql']}")
 
-        # The floor again: this machine's speed drifts by 10-20% within minutes, so the
-        # ratio is taken against the mean of the floor measured before and after.
-        out["floor_after"] = _floor(
-            procs, "floor_after", kind, texts, warmup=warmup, duration=duration
-        )
-        floors = [out["floor"]["rps"], out["floor_after"]["rps"]]
-        out["floor_mean_rps"] = round(sum(floors) / 2, 1)
-        if out["floor_mean_rps"]:
-            out["ratio"] = round(out["chorus"]["rps"] / out["floor_mean_rps"], 3)
+        if not pair_only:
+            # The floor again: this machine's speed drifts by 10-20% within minutes, so
+            # the ratio is taken against the mean of the floor measured before and after.
+            out["floor_after"] = _floor(
+                procs, "floor_after", kind, texts, warmup=warmup, duration=duration
+            )
+            floors = [out["floor"]["rps"], out["floor_after"]["rps"]]
+            out["floor_mean_rps"] = round(sum(floors) / 2, 1)
+            if out["floor_mean_rps"]:
+                out["ratio"] = round(out["chorus"]["rps"] / out["floor_mean_rps"], 3)
     common.drop_database(kind)
     return out
+
+
+def pair(text: dict[str, Any], core: dict[str, Any]) -> dict[str, Any]:
+    """The text and Core runs side by side: rps and latencies, and Core's difference in
+    percent of text (positive: Core answered more texts per second)."""
+    keys = ("rps", "p50_ms", "p99_ms", "errors")
+    return {
+        "text": {k: text.get(k) for k in keys},
+        "core": {k: core.get(k) for k in keys},
+        "core_vs_text_pct": (
+            round(100 * (core["rps"] - text["rps"]) / text["rps"], 1) if text["rps"] else None
+        ),
+    }
+
+
+def _chorus(
+    procs: common.Procs,
+    kind: str,
+    texts: list[Text],
+    *,
+    members: int,
+    warmup: float,
+    duration: float,
+    profile: bool,
+    read: str,
+) -> dict[str, Any]:
+    """Chorus on a fresh `kind` database, its fast path reading with `read` ("text" or
+    "core"): the load summary, the correctness check and the server's last lines."""
+    port = common.free_port()
+    url, env = setup(kind, members, port)
+    redis = common.redis_available()
+    if redis:
+        # As deployed: with Redis the web workers only answer requests (the sweeper
+        # runs in `flask worker`); without it each web worker also sweeps.
+        common.fresh_redis()
+        env["REDIS_URL"] = common.REDIS_URL
+    env["FAST_PATH_SQL"] = read
+    name = f"chorus-{kind}" + ("" if read == "text" else f"-{read}")
+    web = procs.start(name, common.gunicorn_argv("bench.fast_path_app:app", port), env)
+    common.wait_port(port, proc=web.popen)
+    api = data.Api(f"http://127.0.0.1:{port}", common.api_token(env))
+    for payload in (data.yes_no(YES_NO), data.choice(CHOICE)):
+        api.call("POST", "/consultations", 201, json=payload)
+        api.call("POST", f"/consultations/{payload['code']}/open", 200)
+    q1 = common_rows(url, "select id from consultation where code = :c", c=YES_NO)[0][0]
+    record_texted(url, q1, members, data.yes_no(YES_NO)["summary"]["en"])
+    log(f"  {name}: signing {len(texts)} texts")
+    prepared = prepare(texts, port)
+    log(f"  {name}: up to {duration:.0f}s at 16 connections")
+    result, summary = measure(
+        port,
+        prepared,
+        warmup=warmup,
+        duration=duration,
+        cycle=False,
+        pgid=web.pid,
+        pg=kind == "postgresql",
+        profile=(f"inbound-{kind}" + ("" if read == "text" else f"-{read}")) if profile else None,
+    )
+    log(f"  {name}: { {k: v for k, v in summary.items() if k != 'profile'} }")
+    check = verify(api, url, texts, result)
+    log(f"  check: {check['verdict']}")
+    api.close()
+    tail = web.tail(15)
+    web.stop()
+    return {"summary": summary, "check": check, "server_log_tail": tail, "redis": redis}
 
 
 def _floor(
@@ -528,8 +587,11 @@ def verify(api: data.Api, url: str, texts: list[Text], result: loadgen.LoadResul
     }
 
 
-def run(*, quick: bool, databases: list[str], profile: bool = False) -> dict:
-    """Benchmark 1 on each database in `databases`."""
+def run(
+    *, quick: bool, databases: list[str], profile: bool = False, pair_only: bool = False
+) -> dict:
+    """Benchmark 1 on each database in `databases` (`pair_only`: only PostgreSQL's
+    text/Core pair of Chorus runs, no floors)."""
     members = 2000
     rounds, warmup, duration = (4, 1.0, 5.0) if quick else (15, 3.0, 20.0)
     results = {"members": members, "rounds": rounds, "warmup_s": warmup, "duration_s": duration}
@@ -542,5 +604,6 @@ def run(*, quick: bool, databases: list[str], profile: bool = False) -> dict:
             warmup=warmup,
             duration=duration,
             profile=profile,
+            pair_only=pair_only,
         )
     return results

@@ -39,7 +39,7 @@ def inbound_md(r: dict[str, Any]) -> list[str]:
         if kind not in r:
             continue
         one = r[kind]
-        for app in ("floor", "floor_write", "chorus", "floor_after"):
+        for app in ("floor", "floor_write", "chorus", "chorus_core", "floor_after"):
             s = one.get(app)
             if not s:
                 continue
@@ -48,7 +48,11 @@ def inbound_md(r: dict[str, Any]) -> list[str]:
                 "-" if cpu.get(k) is None else f"{cpu[k]:.2f}"
                 for k in ("client", "gunicorn", "postgres", "others")
             )
-            label = {"floor_write": "floor + 1 write", "floor_after": "floor, again"}.get(app, app)
+            label = {
+                "floor_write": "floor + 1 write",
+                "floor_after": "floor, again",
+                "chorus_core": "chorus, Core read",
+            }.get(app, app)
             if app == "chorus" and one.get("chorus_redis"):
                 label = "chorus (with Redis)"
             lines.append(
@@ -56,14 +60,14 @@ def inbound_md(r: dict[str, Any]) -> list[str]:
                 f"{s.get('p90_ms')} | {s.get('p99_ms')} | {s.get('max_ms')} | {s['errors']} "
                 f"| {cpu_txt} |"
             )
-    lines += [
-        "",
-        "| database | Chorus / mean of the two floors | p99 < 50 ms | zero errors | check |",
-        "|---|---:|---|---|---|",
-    ]
-    for kind in ("postgresql", "sqlite"):
-        if kind not in r or "chorus" not in r[kind]:
-            continue
+    rated = [k for k in ("postgresql", "sqlite") if r.get(k, {}).get("ratio") is not None]
+    if rated:  # not when only the text/Core pair ran
+        lines += [
+            "",
+            "| database | Chorus / mean of the two floors | p99 < 50 ms | zero errors | check |",
+            "|---|---:|---|---|---|",
+        ]
+    for kind in rated:
         one = r[kind]
         ratio = one.get("ratio")
         check = one.get("check", {})
@@ -72,10 +76,36 @@ def inbound_md(r: dict[str, Any]) -> list[str]:
             f"{_yes(one['chorus'].get('p99_ms', 1e9) < 50)} | "
             f"{_yes(one['chorus']['errors'] == 0)} | {check.get('verdict')} |"
         )
-    for kind in ("postgresql", "sqlite"):
-        check = r.get(kind, {}).get("check")
+    duo = r.get("postgresql", {}).get("fast_path_sql")
+    if duo:
+        lines += [
+            "",
+            "Fast path read on PostgreSQL, run back to back (FAST_PATH_SQL):",
+            "",
+            "| read | rps | p50 ms | p99 ms | errors | check |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for read, check in (("text", "check"), ("core", "check_core")):
+            one = duo[read]
+            verdict = r["postgresql"].get(check, {}).get("verdict")
+            lines.append(
+                f"| {read} | {one['rps']} | {one['p50_ms']} | {one['p99_ms']} | {one['errors']} "
+                f"| {verdict} |"
+            )
+        pct = duo["core_vs_text_pct"]
+        lines += [
+            "",
+            f"Core vs text: {pct:+.1f}% texts/s"
+            + (" (within 5%)" if abs(pct) <= 5 else " (more than 5% apart)")
+            if pct is not None
+            else "Core vs text: n/a",
+        ]
+    for kind, key in (("postgresql", "check"), ("postgresql", "check_core"), ("sqlite", "check")):
+        check = r.get(kind, {}).get(key)
         if not check:
             continue
+        if key == "check_core":
+            kind += " (Core read)"
         lines.append("")
         lines.append(
             f"{kind} check: {check['texts_answered']} texts answered "

@@ -1,4 +1,5 @@
-"""Run the benchmarks: `make bench`, or `python -m bench.run [--only NAME] [--quick]`.
+"""Run the benchmarks: `make bench`, or `python -m bench.run [--only NAME] [--quick]`
+(`--fast-path-pair`: only the fast path's PostgreSQL read, SQL text against Core).
 
 Prints a Markdown summary on stdout (progress goes to stderr) and writes every number
 to bench/results/bench-DATE.json. Needs nothing but this repository's venv for the
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         help="outbound: run only these parts (default: all)",
     )
     parser.add_argument(
+        "--fast-path-pair",
+        action="store_true",
+        help="inbound: only the fast path's PostgreSQL read, SQL text vs Core (no floors)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="sample the Chorus web workers with py-spy during the inbound load",
@@ -56,15 +62,20 @@ def _run(args: argparse.Namespace) -> int:
     if args.only in (None, "inbound"):
         from . import inbound
 
-        databases = args.db or ["postgresql", "sqlite"]
+        databases = ["postgresql"] if args.fast_path_pair else args.db or ["postgresql", "sqlite"]
         if "postgresql" in databases and not pg:
             databases = [d for d in databases if d != "postgresql"]
             report["skipped"].append(
                 f"inbound on PostgreSQL: nothing answers at {common.PG_ADMIN_URL}"
             )
-        report["inbound"] = inbound.run(quick=args.quick, databases=databases, profile=args.profile)
+        report["inbound"] = inbound.run(
+            quick=args.quick,
+            databases=databases,
+            profile=args.profile,
+            pair_only=args.fast_path_pair,
+        )
 
-    if args.only in (None, "outbound"):
+    if args.only in (None, "outbound") and not args.fast_path_pair:
         if not (pg and redis):
             missing = [n for n, ok in (("PostgreSQL", pg), ("Redis", redis)) if not ok]
             report["skipped"].append(

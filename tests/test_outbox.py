@@ -4,7 +4,6 @@ quiet hours, the console backend and one-to-one texts."""
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -47,13 +46,6 @@ def broadcast_to(app, people: list[Person]) -> int:
     r = staff.post("/consultations/P12/broadcast")
     assert r.status_code == 202, r.json
     return r.json["broadcast_id"]
-
-
-def retry_later(app) -> None:
-    """Let backoff pass, then sweep (which re-queues due retries)."""
-    time.sleep(0.7)
-    with app.app_context():
-        sweep()
 
 
 @pytest.fixture
@@ -119,7 +111,7 @@ def test_an_answer_cut_off_after_twilio_accepted_is_reconciled_not_resent(app, f
     assert "dropped" in row.failed_reason
     assert len(fake.messages) == 1
 
-    retry_later(app)  # within the lease: nothing happens to it
+    retry_now(app)  # within the lease: nothing happens to it
     assert messages(app)[0].status == "sending"
     with app.app_context():
         db.session.execute(update(Message).values(claimed_at=utcnow() - timedelta(minutes=5)))
@@ -162,7 +154,7 @@ def test_retries_give_up_after_the_maximum(make_app, fake):
         fake.fail_for(phone(1), status=503, code=None, raw_body="busy")
         broadcast_to(app, [Person(1)])
         for _ in range(4):
-            retry_later(app)
+            retry_now(app)
         (row,) = messages(app)
         assert row.status == "failed"
         assert row.failed_reason.startswith("gave up after 3 tries")
@@ -196,7 +188,7 @@ def test_21610_opts_the_member_out_and_skips(app, fake):
         assert db.session.execute(
             select(AuditEvent).where(AuditEvent.action == "member.opted_out")
         ).scalar_one()
-    retry_later(app)
+    retry_now(app)
     assert fake.attempts == 2
     got = Staff(app).get(f"/broadcasts/{broadcast_id}").json
     assert (got["sent"], got["skipped"]) == (1, 1)
@@ -209,7 +201,7 @@ def test_permanent_errors_fail_with_a_reason_and_are_not_retried(app, fake, code
     (row,) = messages(app)
     assert (row.status, row.error_code) == ("failed", str(code))
     assert "not valid" in row.failed_reason
-    retry_later(app)
+    retry_now(app)
     assert fake.attempts == 1
     got = Staff(app).get(f"/broadcasts/{broadcast_id}").json
     assert (got["failed"], got["status"]) == (1, "completed")

@@ -6,6 +6,7 @@ to FakeTwilio.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import datetime, timedelta
@@ -13,13 +14,15 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from app.api.schemas import BroadcastSchema
 from app.domain import Conflict, broadcasts, members, outcomes
 from app.domain.outbox import queue as outbox_queue
 from app.extensions import db
+from app.jobs import KEY_PREFIX
 from app.models import AuditEvent, Broadcast, Consultation, Member, Message, Outcome, utcnow
+from app.sms.ratelimit import RateLimiter
 from app.tasks import broadcasts as broadcast_tasks
 from app.tasks import outbox as outbox_tasks
 from app.tasks import sender as sending
@@ -61,11 +64,47 @@ def status(app, message_id: int) -> str:
         ).scalar_one()
 
 
-def wait_for_status(app, message_id: int, wanted: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while status(app, message_id) != wanted:
-        assert time.monotonic() < deadline, f"message {message_id} never became {wanted}"
-        time.sleep(0.01)
+class GatedLimiter:
+    """The sender's limiter, holding the sender when it books a new slot (after its claim)
+    until the test lets it go: the test acts while the send waits for its slot."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+        self.booking, self.go = threading.Event(), threading.Event()
+
+    def book(self, *args, **kwargs):
+        self.booking.set()
+        assert self.go.wait(30), "the test never let the send go on"
+        return self.limiter.book(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.limiter, name)
+
+
+WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE)\b|.*\bFOR UPDATE\b", re.IGNORECASE | re.DOTALL)
+
+
+def first_write_of(app, thread: threading.Thread) -> threading.Event:
+    """An event set when `thread` sends its first write to the database: the statement
+    that waits for the lock another transaction holds."""
+    sent = threading.Event()
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, parameters, context, executemany):
+        if threading.current_thread() is thread and WRITE.match(statement):
+            sent.set()
+
+    return sent
+
+
+def age_suspicions(app, seconds: float = 60.0) -> None:
+    """Backdate every "not beating" mark by `seconds`: the sweeper's second look at a
+    process (jobs.dead) then comes long after its first, without waiting for it."""
+    redis = app.extensions["chorus_jobs"].redis
+    for key in redis.scan_iter(KEY_PREFIX + "suspect:*"):
+        redis.set(key, f"{float(redis.get(key)) - seconds:.3f}", keepttl=True)
 
 
 # ---------------------------------------------------------------------- STOP always wins
@@ -79,9 +118,8 @@ def test_a_stop_between_claim_and_send_is_honoured(make_app, fake):
         (member_id,) = add_members(app, [Person(1)])
         message_id = queue_one(app, member_id)
         sender = sending.outbox(app)
-        # The schedule is full for the next 1.5 s: a late send has to wait that long.
-        sender.limiter.book(sender.backend.sender, 3)
-        late = sending.Slot(time.monotonic() - 1.0, 1, None)
+        sender.limiter = gate = GatedLimiter(sender.limiter)
+        late = sending.Slot(time.monotonic() - 1.0, 1, None)  # a slot it woke too late for
 
         def deliver():
             with app.app_context():
@@ -89,10 +127,12 @@ def test_a_stop_between_claim_and_send_is_honoured(make_app, fake):
 
         thread = threading.Thread(target=deliver)
         thread.start()
-        wait_for_status(app, message_id, "sending")  # claimed, waiting for its new slot
+        assert gate.booking.wait(10)  # claimed, booking its new slot
+        assert status(app, message_id) == "sending"
         with app.app_context():
             members.opt_out(db.session.get(Member, member_id), source="sms")  # STOP
             db.session.commit()
+        gate.go.set()
         thread.join(10)
         assert fake.messages == []
         assert status(app, message_id) == "skipped"
@@ -126,20 +166,21 @@ def test_a_broadcast_text_booked_before_quiet_hours_waits_for_their_end(make_app
 
 @pytest.fixture
 def slow_fake():
-    """A FakeTwilio that takes 1.5 s to answer (a text stays in flight that long)."""
-    running = start_fake(latency=1.5)
+    """A FakeTwilio that holds the first request (a text in flight) until the test sets
+    `slow_fake.release`; `slow_fake.arrived` is set when it came. Later requests (the
+    sweeper reading Twilio's list) are answered at once."""
+    running = start_fake()
+    running.arrived, running.release = threading.Event(), threading.Event()
+
+    def hold_the_first():
+        if not running.arrived.is_set():
+            running.arrived.set()
+            running.release.wait(30)
+
+    running._delay = hold_the_first
     yield running
+    running.release.set()
     running.stop()
-
-
-def in_flight(fake) -> None:
-    """Wait until a text has reached `fake`, then make its later answers quick: the text
-    stays in flight while Twilio's list (which the sweeper reads) answers at once."""
-    deadline = time.monotonic() + 5
-    while fake.attempts < 1:
-        assert time.monotonic() < deadline, "nothing reached Twilio"
-        time.sleep(0.01)
-    fake.latency = 0
 
 
 def test_an_inline_sender_with_redis_keeps_its_live_claims(make_app, slow_fake, rq_setup):
@@ -163,12 +204,13 @@ def test_an_inline_sender_with_redis_keeps_its_live_claims(make_app, slow_fake, 
 
         thread = threading.Thread(target=deliver)
         thread.start()
-        in_flight(slow_fake)
+        assert slow_fake.arrived.wait(10)  # the text is with Twilio
         with app.app_context():
             first = outbox_tasks.recover_stale()
-            time.sleep(0.3)
+            age_suspicions(app)
             second = outbox_tasks.recover_stale()
             outbox_tasks.send_message(message_id)  # what the sweeper's pump_singles would queue
+        slow_fake.release.set()
         thread.join(10)
         assert (first, second) == ((0, 0), (0, 0))
         assert len(slow_fake.bodies_to(phone(1))) == 1
@@ -188,16 +230,28 @@ def test_claims_in_flight_at_shutdown_are_not_taken_back(make_app, slow_fake, rq
     try:
         (member_id,) = add_members(app, [Person(1)])
         message_id = queue_one(app, member_id)
+        sender = sending.outbox(app)
         with app.app_context():
-            assert sending.outbox().dispatch(message_id, 1, bulk=False, broadcast_id=None)
+            assert sender.dispatch(message_id, 1, bulk=False, broadcast_id=None)
+        assert slow_fake.arrived.wait(10)  # the text is with Twilio
+        coordinator = app.extensions["chorus_jobs"]
+        beat, real_beat = threading.Event(), coordinator.beat
+
+        def spy(*args):
+            real_beat(*args)
+            beat.set()
+
+        coordinator.beat = spy
         closing = threading.Thread(target=sending.close_outbox, args=(app,))
         closing.start()  # the worker was told to stop; the text is still with Twilio
-        in_flight(slow_fake)
-        time.sleep(0.6)
+        assert sender.stop.wait(10)
+        beat.clear()
+        assert beat.wait(10), "the heartbeat stopped while a text was in flight"
         with app.app_context():
             first = outbox_tasks.recover_stale()
-            time.sleep(0.3)
+            age_suspicions(app)
             second = outbox_tasks.recover_stale()
+        slow_fake.release.set()
         closing.join(10)
         assert (first, second) == ((0, 0), (0, 0))
         assert status(app, message_id) == "sent"
@@ -268,8 +322,9 @@ def test_a_cancel_while_the_expansion_waits_leaves_nothing_queued(app, staff, fa
     canceller.start()
     assert cancelling.wait(10)
     expander = threading.Thread(target=expand)
+    waiting = first_write_of(app, expander)
     expander.start()  # reads "sending", then waits for the row lock
-    time.sleep(0.5)
+    assert waiting.wait(10)
     go.set()
     canceller.join(10)
     expander.join(10)
@@ -313,8 +368,9 @@ def test_two_outcomes_at_once_the_second_is_a_conflict(app, staff):
     a.start()
     assert recorded.wait(10)
     b = threading.Thread(target=other)
+    waiting = first_write_of(app, b)
     b.start()  # reads "open", no outcome yet; its write waits for the first's
-    time.sleep(0.5)
+    assert waiting.wait(10)
     go.set()
     a.join(10)
     b.join(10)
@@ -348,8 +404,9 @@ def test_a_pause_racing_a_cancel_does_not_revive_the_broadcast(app, staff, fake)
     pauser = threading.Thread(
         target=lambda: answers.append(staff.post(f"/broadcasts/{broadcast_id}/pause"))
     )
+    waiting = first_write_of(app, pauser)
     pauser.start()
-    time.sleep(0.5)
+    assert waiting.wait(10)
     go.set()
     canceller.join(10)
     pauser.join(10)
@@ -431,8 +488,8 @@ def test_a_sender_whose_claim_was_taken_back_does_not_send(make_app, fake):
         (member_id,) = add_members(app, [Person(1)])
         message_id = queue_one(app, member_id)
         sender = sending.outbox(app)
-        sender.limiter.book(sender.backend.sender, 3)  # the next 1.5 s are taken
-        late = sending.Slot(time.monotonic() - 1.0, 1, None)
+        sender.limiter = gate = GatedLimiter(sender.limiter)
+        late = sending.Slot(time.monotonic() - 1.0, 1, None)  # a slot it woke too late for
 
         def deliver():
             with app.app_context():
@@ -440,7 +497,8 @@ def test_a_sender_whose_claim_was_taken_back_does_not_send(make_app, fake):
 
         thread = threading.Thread(target=deliver)
         thread.start()
-        wait_for_status(app, message_id, "sending")
+        assert gate.booking.wait(10)  # claimed, booking its new slot
+        assert status(app, message_id) == "sending"
         with app.app_context():  # what recovery then a new claim by another sender leave
             db.session.execute(
                 update(Message)
@@ -448,6 +506,7 @@ def test_a_sender_whose_claim_was_taken_back_does_not_send(make_app, fake):
                 .values(claimed_at=utcnow() + timedelta(seconds=1), claimed_by="other")
             )
             db.session.commit()
+        gate.go.set()
         thread.join(10)
         assert fake.messages == []
         assert status(app, message_id) == "sending"  # the other sender's to send

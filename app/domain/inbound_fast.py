@@ -39,6 +39,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import psycopg
+from flask import current_app
 from sqlalchemy import Connection, and_, bindparam, func, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
@@ -213,12 +214,15 @@ def handle_common(
         return None
     busy = _session_busy()
     if db.engine.dialect.name == "postgresql":
+        core = _core_read()
         if not busy:
-            done = _own_connection(settings, sid, phone, body, intent)
+            done = _own_connection(settings, sid, phone, body, intent, core)
             return None if done is None else (*done, True)
         session = db.session()
 
         def read() -> list[Any]:
+            if core:
+                return list(session.connection().execute(READ, {"phone": phone}))
             return list(session.connection().exec_driver_sql(PG_READ, {"phone": phone}))
 
         def write(plan: Plan, values: dict[str, Any]) -> int | None:
@@ -250,10 +254,23 @@ def _session_busy() -> bool:
     return db.session.registry.has() and db.session().in_transaction()
 
 
+def _core_read() -> bool:
+    """True when the app's FAST_PATH_SQL is "core": PostgreSQL reads with the Core READ
+    (as SQLite does) instead of PG_READ's text. A switch so that `make bench` can
+    measure both; "text" (the default) until it has."""
+    choice = current_app.config.get("FAST_PATH_SQL", "text")
+    if choice not in ("text", "core"):
+        raise ValueError(f"FAST_PATH_SQL must be text or core, not {choice!r}")
+    return bool(choice == "core")
+
+
 def _own_connection(
-    settings: Settings, sid: str, phone: str, body: str, intent: grammar.Intent
+    settings: Settings, sid: str, phone: str, body: str, intent: grammar.Intent, core: bool
 ) -> tuple[int, str, str] | None:
-    """PostgreSQL, outside any transaction: psycopg directly, in autocommit."""
+    """PostgreSQL, outside any transaction: psycopg directly, in autocommit (the read
+    through SQLAlchemy when `core`)."""
+    if core:
+        return _own_core_connection(settings, sid, phone, body, intent)
     pooled = db.engine.raw_connection()
     # Only ever a live psycopg 3 connection here: PostgreSQL through psycopg is the caller's test.
     pg = cast("psycopg.Connection[tuple[Any, ...]]", pooled.driver_connection)
@@ -277,6 +294,30 @@ def _own_connection(
         if not pg.closed:
             pg.autocommit = False
         pooled.close()
+
+
+def _own_core_connection(
+    settings: Settings, sid: str, phone: str, body: str, intent: grammar.Intent
+) -> tuple[int, str, str] | None:
+    """As `_own_connection`, with the Core READ run by SQLAlchemy on the same autocommit
+    connection; the write is the same PG_WRITE statement through psycopg."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        pg = conn.connection.driver_connection
+        assert pg is not None  # a checked-out connection always has its driver's
+        cursor = pg.cursor()
+
+        def read() -> list[Any]:
+            return list(conn.execute(READ, {"phone": phone}))
+
+        def write(plan: Plan, values: dict[str, Any]) -> int | None:
+            row = cursor.execute(PG_WRITE[plan.vote], values, prepare=True).fetchone()
+            return row[0] if row else None
+
+        try:
+            return _attempts(settings, sid, phone, body, intent, read, write)
+        except psycopg.OperationalError:
+            conn.invalidate()  # broken under SQLAlchemy's feet: the pool must not reuse it
+            raise
 
 
 def _attempts(
