@@ -29,7 +29,8 @@ and recovery tests. ``fail_list_next()`` makes the list answer an HTML error pag
 Twilio's edge does during an outage.
 
 Plus unauthenticated helpers for out-of-process use: ``GET /_fake/stats``,
-``GET /_fake/messages``, ``GET /_fake/callbacks`` and ``POST /_fake/reset``.
+``GET /_fake/messages``, ``GET /_fake/callbacks``, ``POST /_fake/reset`` and
+``POST /_fake/receive`` (form ``From``, ``Body``, ``To``: a member's text, see ``receive``).
 
 Error bodies follow Twilio's legacy error format, which twilio-python turns into a
 ``TwilioRestException`` whose ``.status`` is the HTTP status and ``.code`` the body's ``code``
@@ -289,6 +290,14 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_fake/reset":
             self.server.fake.reset()
             self._send(200, b'{"ok": true}')
+            return
+        if path == "/_fake/receive":
+            # Out of process: a member's text reaching the number (From, Body, To form).
+            form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8")).items()}
+            sid = self.server.fake.receive(
+                form.get("From", ""), form.get("Body", ""), to=form.get("To", DEFAULT_FROM_NUMBER)
+            )
+            self._send(200, json.dumps({"sid": sid}).encode("utf-8"))
             return
         match = _MESSAGES_RE.match(path)
         if not match:
