@@ -252,3 +252,18 @@ def test_sessions_signed_with_a_fallback_key_still_open(make_app):
     forgotten = make_app(SECRET_KEY="new-key")
     with pytest.raises(BadSignature):
         forgotten.session_interface.get_signing_serializer(forgotten).loads(cookie)
+
+
+def test_personal_links_signed_with_a_fallback_key_still_open(make_app):
+    """Rotation keeps the links already texted to members working."""
+    from app.domain import links
+    from app.models import Consultation, Member
+
+    member, consultation = Member(id=7, phone="+447400000007"), Consultation(id=3, code="P3")
+    with make_app(SECRET_KEY="old-key").app_context():
+        token = links.personal_token(member, consultation)
+    with make_app(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS="old-key").app_context():
+        assert links.read_token(token) == (7, 3)
+        assert links.personal_token(member, consultation) != token  # signed with the new key
+    with make_app(SECRET_KEY="new-key").app_context():
+        assert links.read_token(token) is None

@@ -3,8 +3,9 @@
 The link carries `(member_id, consultation_id)` signed with SECRET_KEY (itsdangerous,
 a salt of its own), so it needs no login and no database row, and a changed or made-up
 token is refused. Whoever holds the link can vote as that member on that one
-consultation: it is sent only to the member's phone, and changing SECRET_KEY
-invalidates every link ever sent.
+consultation: it is sent only to the member's phone. Links signed with a key listed in
+SECRET_KEY_FALLBACKS still open, so keys can be rotated; a key dropped from both
+invalidates every link it signed.
 
 The page's form carries a second, short-lived signature over the token
 (`form_key`), so a post must come from a form this server rendered recently.
@@ -24,8 +25,12 @@ FORM_SALT = "chorus.personal-form.v1"
 FORM_MAX_AGE = 24 * 3600
 
 
-def _secret(secret_key: str | None) -> str:
-    return secret_key or settings().secret_key
+def _secret(secret_key: str | None) -> list[str]:
+    """The keys to check with, the one to sign with last (itsdangerous's order)."""
+    if secret_key:
+        return [secret_key]
+    current = settings()
+    return [*current.secret_key_fallbacks, current.secret_key]
 
 
 def personal_token(
