@@ -26,9 +26,13 @@ from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 
 log = logging.getLogger(__name__)
+#: Redis could not be reached (down, restarting, a network cut).
+RedisUnavailable = (RedisConnectionError, RedisTimeoutError)
 
 QUEUE_NAMES = {"high": "chorus-high", "bulk": "chorus-bulk"}
 KEY_PREFIX = "chorus:"
@@ -98,8 +102,28 @@ class Jobs:
         """Run `func(*args)` in the background (inline when JOBS_EAGER is set).
 
         `job_id` names the job: while a job of that name is waiting to run (queued,
-        not yet started), nothing is added and the answer is False.
+        not yet started), nothing is added and the answer is False. When Redis cannot
+        be reached the answer is False too: every job's work is also recorded in the
+        database, and the sweeper queues it again once Redis is back.
         """
+        try:
+            return self._enqueue(func, args, priority, job_id, at)
+        except RedisUnavailable as error:
+            log.warning(
+                "Redis unavailable (%s): %s not queued; the sweeper will queue it again",
+                type(error).__name__,
+                job_id or getattr(func, "__name__", func),
+            )
+            return False
+
+    def _enqueue(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        priority: str,
+        job_id: str | None,
+        at: datetime | None,
+    ) -> bool:
         if job_id is not None and self.waiting(job_id):
             return False
         if self.app.config.get("JOBS_EAGER"):
