@@ -226,7 +226,8 @@ class Jobs:
 
     def _script(self, name: str, source: str) -> Any:
         if name not in self._scripts:
-            self._scripts[name] = self.redis.register_script(source)  # type: ignore[union-attr]
+            assert self.redis is not None, "Lua scripts run only where there is Redis"
+            self._scripts[name] = self.redis.register_script(source)
         return self._scripts[name]
 
     def lease(self, key: str, ttl: float) -> str | None:
