@@ -47,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="sample the Chorus web workers with py-spy during the inbound load",
     )
+    parser.add_argument(
+        "--soak-share",
+        type=float,
+        default=0.5,
+        help="soak: texts in at this share of the measured maximum (default 0.5)",
+    )
     args = parser.parse_args(argv)
 
     with common.exclusive_run():
@@ -92,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         else:
             from . import soak
 
-            report["soak"] = soak.run(quick=args.quick)
+            report["soak"] = soak.run(quick=args.quick, share=args.soak_share)
 
     report["total_seconds"] = round(time.monotonic() - began, 1)
     path = common.save_results("bench", report)
