@@ -20,6 +20,7 @@ from app import catalogs
 from app.config import LANGUAGES, ROOT
 
 from .conftest import _free_port
+from .process_helpers import wait_until_up
 
 
 def _copy_catalogs(tmp_path: Path, languages: tuple[str, ...]) -> Path:
@@ -172,14 +173,7 @@ def test_production_steps_without_make_answer_in_arabic(tmp_path):
             stderr=sink,
         )
     try:
-        for _ in range(150):
-            try:
-                if requests.get(f"{base}/healthz", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
-        else:
-            pytest.fail("gunicorn did not start: " + log.read_text())
+        wait_until_up(f"{base}/healthz", server, log.read_text)
 
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {api_token}"

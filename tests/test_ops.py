@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
@@ -19,6 +18,7 @@ from app.config import ROOT
 
 from .conftest import _free_port, make_settings
 from .inbound_helpers import inbound_params
+from .process_helpers import wait_until_up
 
 DEAD_DATABASE = "postgresql://nobody@127.0.0.1:1/none"
 
@@ -153,14 +153,7 @@ def test_gunicorn_conf_adds_up_metrics_from_every_worker(tmp_path):
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
-            try:
-                if requests.get(f"{base}/healthz", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
-        else:
-            pytest.fail("gunicorn did not start: " + log.read_text())
+        wait_until_up(f"{base}/healthz", server, log.read_text)
 
         # Unsigned: 403, but timed all the same. New connections spread over both workers
         # (the second may still be booting: keep going until both have answered some).

@@ -28,6 +28,7 @@ from app.config import ROOT
 from bench import data
 from tests.conftest import DATABASE_URL, REDIS_URL, _free_port
 from tests.fake_twilio import sign
+from tests.process_helpers import wait_until_up
 
 ACCOUNT_SID = "AC" + "5" * 32
 AUTH_TOKEN = "scale-out-auth-token"
@@ -83,18 +84,8 @@ class Group:
         return (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
 
 
-def _wait_http(url: str, group: Group, name: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=5).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        if group.procs[name].poll() is not None:
-            break
-        time.sleep(0.2)
-    pytest.fail(f"{name} did not start:\n{group.tail(name)}")
+def _wait_http(url: str, group: Group, name: str) -> None:
+    wait_until_up(url, group.procs[name], lambda: group.tail(name))
 
 
 def _own_database(url: str) -> str:
