@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0.5,
         help="soak: texts in at this share of the measured maximum (default 0.5)",
     )
+    parser.add_argument(
+        "--soak-send-rate",
+        type=float,
+        default=10.0,
+        help="soak: the broadcast's SMS_MAX_PER_SECOND (default 10, the product's default)",
+    )
     args = parser.parse_args(argv)
 
     with common.exclusive_run():
@@ -98,7 +104,9 @@ def _run(args: argparse.Namespace) -> int:
         else:
             from . import soak
 
-            report["soak"] = soak.run(quick=args.quick, share=args.soak_share)
+            report["soak"] = soak.run(
+                quick=args.quick, share=args.soak_share, send_rate=args.soak_send_rate
+            )
 
     report["total_seconds"] = round(time.monotonic() - began, 1)
     path = common.save_results("bench", report)
