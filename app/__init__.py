@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
-from flask import Flask, current_app, request
+from flask import Flask, request
 from sqlalchemy import event, exc
 
 from . import logs
 from .catalogs import ensure_compiled
-from .config import LANGUAGES, ROOT, Settings
+from .config import LANGUAGES, ROOT, Settings, settings
 from .extensions import babel, db, migrate
 
 
@@ -26,10 +26,7 @@ def select_locale() -> str:
     wanted = request.args.get("lang") or request.cookies.get("lang")
     if wanted in LANGUAGES:
         return wanted
-    return (
-        request.accept_languages.best_match(LANGUAGES)
-        or current_app.config["CHORUS"].default_language
-    )
+    return request.accept_languages.best_match(LANGUAGES) or settings().default_language
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:

@@ -15,10 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates
 
-from ..config import LANGUAGES
+from ..config import LANGUAGES, settings
 from ..domain import broadcasts as broadcasts_ops
 from ..domain.consultations import CODE, MAX_OPTIONS, MAX_QUORUM, NOT_IN_XML
 from ..domain.outcomes import MAX_TEXT as MAX_OUTCOME_TEXT
@@ -104,7 +103,7 @@ class When(fields.DateTime):
         except ValueError:
             raise ValidationError(f"must be an ISO 8601 date-time, not {value!r}") from None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=ZoneInfo(current_app.config["CHORUS"].timezone))
+            when = when.replace(tzinfo=ZoneInfo(settings().timezone))
         # Years 1 and 9999 are refused: shown in some time zone they run off the calendar.
         try:
             when = when.astimezone(UTC)

@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy import exc, text
 
+from ..config import settings
 from ..extensions import db
 from ..jobs import jobs
 from .metrics import exposition
@@ -67,7 +68,7 @@ def readyz() -> tuple[dict[str, Any], int]:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus metrics; with METRICS_TOKEN set, only for `Authorization: Bearer` it."""
-    token = current_app.config["CHORUS"].metrics_token
+    token = settings().metrics_token
     if token:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
