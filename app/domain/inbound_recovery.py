@@ -32,6 +32,7 @@ from ..jobs import KEY_PREFIX, jobs
 from ..models import Message, MessageStatus
 from ..sms.backends import Backend, Received
 from .inbound import handle_inbound
+from .outbox import recovery
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +84,6 @@ def window(now: datetime, grace: timedelta = GRACE) -> tuple[datetime, datetime]
     return min(since, until), until
 
 
-def known_sids(sids: list[str]) -> set[str]:
-    """The sids among `sids` that are stored already."""
-    found: set[str] = set()
-    for start in range(0, len(sids), 500):
-        chunk = sids[start : start + 500]
-        found.update(
-            db.session.scalars(select(Message.twilio_sid).where(Message.twilio_sid.in_(chunk)))
-        )
-    return found
-
-
 def recover_one(settings: Settings, received: Received) -> Recovered:
     """Handle one recovered text as the webhook would, its reply queued as a text.
 
@@ -131,5 +121,5 @@ def to_recover(backend: Backend, since: datetime, until: datetime) -> list[Recei
         for received in backend.list_received(since)
         if received.sent_at is None or received.sent_at < until
     ]
-    stored = known_sids([received.sid for received in listed])
-    return [received for received in listed if received.sid not in stored]
+    new = set(recovery.new_sids([received.sid for received in listed]))
+    return [received for received in listed if received.sid in new]

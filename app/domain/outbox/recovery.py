@@ -76,14 +76,13 @@ def unknown(where: ColumnElement[bool], limit: int, now: datetime) -> list[Stale
 
 
 def new_sids(sids: list[str]) -> list[str]:
-    """The sids (in order) that no message of ours holds yet."""
-    if not sids:
-        return []
-    known = set(
-        db.session.execute(select(Message.twilio_sid).where(Message.twilio_sid.in_(sids)))
-        .scalars()
-        .all()
-    )
+    """The sids (in order) that no message of ours holds yet; asked 500 at a time."""
+    known: set[str | None] = set()
+    for start in range(0, len(sids), 500):
+        chunk = sids[start : start + 500]
+        known.update(
+            db.session.scalars(select(Message.twilio_sid).where(Message.twilio_sid.in_(chunk)))
+        )
     return [sid for sid in sids if sid not in known]
 
 
