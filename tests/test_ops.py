@@ -23,6 +23,14 @@ from .process_helpers import wait_until_up
 DEAD_DATABASE = "postgresql://nobody@127.0.0.1:1/none"
 
 
+@pytest.fixture
+def drop_log_handler():
+    """Afterwards, remove Chorus's log handler (it writes to this test's captured stderr)."""
+    yield
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not getattr(h, "chorus", False)]
+
+
 def _app_without_database():
     """An app whose database refuses connections (not from make_app: it cleans its database)."""
     return create_app(make_settings(DATABASE_URL=DEAD_DATABASE), TESTING=True, JOBS_EAGER=True)
@@ -108,7 +116,7 @@ def test_request_ids_are_echoed_and_insane_ones_replaced(client):
     assert re.fullmatch(r"[0-9a-f]{32}", made)
 
 
-def test_json_logs_carry_the_request_id(make_app, capsys):
+def test_json_logs_carry_the_request_id(make_app, capsys, drop_log_handler):
     app = make_app(LOG_FORMAT="json")
 
     @app.get("/_log_something")
@@ -121,9 +129,6 @@ def test_json_logs_carry_the_request_id(make_app, capsys):
     ours = [line for line in lines if line["logger"] == "chorus.test"]
     assert ours and ours[-1]["message"] == "texted P12"
     assert ours[-1]["request_id"] == "req-42" and ours[-1]["level"] == "INFO"
-    logging.getLogger().handlers = [
-        h for h in logging.getLogger().handlers if not getattr(h, "chorus", False)
-    ]
 
 
 def test_gunicorn_conf_adds_up_metrics_from_every_worker(tmp_path):
@@ -207,7 +212,7 @@ def test_the_api_answers_503_in_its_own_format_when_the_database_is_down():
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
-def test_phone_numbers_are_masked_in_every_log_line(make_app, capsys, log_format):
+def test_phone_numbers_are_masked_in_every_log_line(make_app, capsys, log_format, drop_log_handler):
     app = make_app(LOG_FORMAT=log_format)
 
     @app.get("/_log_a_number")
@@ -220,9 +225,6 @@ def test_phone_numbers_are_masked_in_every_log_line(make_app, capsys, log_format
     err = capsys.readouterr().err
     assert "+44******3456" in err and "%2B44******3456" in err and "+35****4567" in err
     assert "7400123456" not in err and "1234567" not in err
-    logging.getLogger().handlers = [
-        h for h in logging.getLogger().handlers if not getattr(h, "chorus", False)
-    ]
 
 
 def test_the_console_backend_logs_no_message_bodies(caplog):

@@ -26,13 +26,11 @@ import requests
 
 from app.config import ROOT
 from bench import data
+from bench.common import ACCOUNT_SID, AUTH_TOKEN, TWILIO_FROM, base_env
 from tests.conftest import DATABASE_URL, REDIS_URL, _free_port
 from tests.fake_twilio import sign
 from tests.process_helpers import wait_until_up
 
-ACCOUNT_SID = "AC" + "5" * 32
-AUTH_TOKEN = "scale-out-auth-token"
-TWILIO_FROM = "+447400999998"
 MEMBERS = 5000
 STORM = 600  # texts in, from as many members, during the broadcast
 FAKE_LATENCY = 0.05
@@ -126,29 +124,17 @@ def test_two_webs_and_two_workers_survive_a_kill_each(tmp_path):
              "--callbacks"],
             dict(os.environ),
         )  # fmt: skip
-        public = f"http://127.0.0.1:{web_ports[0]}"  # the signed URL names one origin
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("TEST_", "TWILIO_", "SMS_", "REDIS_", "DATABASE_", "CHORUS_"))
-        }
-        env.update(
-            DATABASE_URL=database_url,
+        # The benchmarks' environment for a Chorus process (bench/common.py), plus ours.
+        env = base_env(
+            database_url,
+            web_ports[0],
             REDIS_URL=redis_url,
-            SECRET_KEY="scale-out",
-            PUBLIC_BASE_URL=public,
-            SMS_BACKEND="twilio",
-            TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-            TWILIO_FROM=TWILIO_FROM,
             TWILIO_API_BASE_URL=fake_url,
             SMS_MAX_PER_SECOND="400",
-            QUIET_HOURS="",
             CHORUS_SWEEP_INTERVAL="1",
             CHORUS_INBOUND_RECOVERY_INTERVAL="2",
             CHORUS_INBOUND_RECOVERY_GRACE="3",
             CHORUS_OUTBOX_LEASE_SECONDS="10",
-            PYTHONUNBUFFERED="1",
         )
         flask = [python, "-m", "flask", "--app", "wsgi"]
         subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True,
@@ -208,7 +194,8 @@ def test_two_webs_and_two_workers_survive_a_kill_each(tmp_path):
                 "MessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT_SID, "From": phone,
                 "To": TWILIO_FROM, "Body": f"P1 {choices[phone]}", "NumMedia": "0",
             }  # fmt: skip
-            signature = sign(f"{public}/twilio/inbound", params, AUTH_TOKEN)
+            # Both web processes check signatures against PUBLIC_BASE_URL: web0's origin.
+            signature = sign(env["PUBLIC_BASE_URL"] + "/twilio/inbound", params, AUTH_TOKEN)
             ok = False
             try:
                 reply = requests.post(
