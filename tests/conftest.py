@@ -269,6 +269,14 @@ def signed_post(client):
 
 
 @pytest.fixture
+def world(app, api, signed_post):
+    """Members, consultations and a signed texter on the test app (inbound_helpers.World)."""
+    from tests.inbound_helpers import World
+
+    return World(app, api, signed_post)
+
+
+@pytest.fixture
 def rq_setup():
     """(env, config) for make_app so that jobs go to RQ instead of running inline.
 

@@ -21,12 +21,6 @@ from tests.inbound_helpers import World, deliver_at_once, inbound_params, new_si
 ORG = "Chorus"
 
 
-@pytest.fixture
-def world(app, api, signed_post):
-    """Members, consultations and a signed texter on the test app."""
-    return World(app, api, signed_post)
-
-
 def nothing_written(world: World) -> bool:
     """No message, vote or comment rows at all."""
     return (world.count(Message), world.count(Vote), world.count(Comment)) == (0, 0, 0)

@@ -8,19 +8,12 @@ from __future__ import annotations
 import pytest
 
 from app.models import Message
-from tests.inbound_helpers import World
 
 
 @pytest.fixture
 def app(sending_app):
     """The app, sending one-to-one texts through FakeTwilio."""
     return sending_app
-
-
-@pytest.fixture
-def world(app, api, signed_post):
-    """Members, consultations and a signed texter on the test app."""
-    return World(app, api, signed_post)
 
 
 def test_long_info_arrives_in_as_few_texts_as_possible(world, fake):

@@ -14,18 +14,13 @@ from app.sms.backends import make_backend
 from app.tasks.recovery import recover_inbound
 
 from .conftest import TWILIO_FROM
-from .inbound_helpers import World, inbound_params, twiml_reply
+from .inbound_helpers import inbound_params, twiml_reply
 
 
 @pytest.fixture
 def app(sending_app):
     """Sends through FakeTwilio; jobs inline."""
     return sending_app
-
-
-@pytest.fixture
-def world(app, api, signed_post):
-    return World(app, api, signed_post)
 
 
 def _recover(app, page_size: int | None = None) -> int:

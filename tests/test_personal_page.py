@@ -21,12 +21,6 @@ from tests.inbound_helpers import World
 from tests.test_public import check_page
 
 
-@pytest.fixture
-def world(app, api, signed_post):
-    """Members, consultations and a signed texter on the test app."""
-    return World(app, api, signed_post)
-
-
 def path_for(world: World, phone: str, code: str) -> str:
     """The personal page's path for `phone` on `code`, as links.personal_url makes it."""
     with world.app.app_context():

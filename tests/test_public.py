@@ -21,12 +21,6 @@ from tests.inbound_helpers import World
 PAGE_BUDGET = 8 * 1024
 
 
-@pytest.fixture
-def world(app, api, signed_post):
-    """Members, consultations and a signed texter on the test app."""
-    return World(app, api, signed_post)
-
-
 def check_page(response, lang: str = "en", status: int = 200, budget: int = PAGE_BUDGET) -> str:
     """The page's HTML, after checking what every public page must be."""
     assert response.status_code == status, response.get_data(as_text=True)[:500]

@@ -18,13 +18,6 @@ from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
 from tests.fake_twilio import sign
 from tests.inbound_helpers import World, inbound_params, new_sid
 
-
-@pytest.fixture
-def world(app, api, signed_post):
-    """Members, consultations and a signed texter on the test app."""
-    return World(app, api, signed_post)
-
-
 # --- public pages ----------------------------------------------------------------------
 
 

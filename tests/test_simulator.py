@@ -10,13 +10,6 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Member, Message
 from app.sms.render import render
-from tests.inbound_helpers import World
-
-
-@pytest.fixture
-def world(app, api, signed_post):
-    """Members, consultations and a signed texter on the test app."""
-    return World(app, api, signed_post)
 
 
 @pytest.fixture

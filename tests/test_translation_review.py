@@ -23,18 +23,11 @@ from app.models import Consultation, Member
 from app.sms import segments
 from app.sms.render import budget, kinds, render
 from tests.conftest import PUBLIC_BASE_URL
-from tests.inbound_helpers import World
 from tests.test_message_budget import PLURAL_CASES, worst_values
 from tests.test_public import check_page
 
 RTL = ("ar", "ur")
 START = re.compile(r"(?<![A-Za-z])START(?![A-Za-z])")
-
-
-@pytest.fixture
-def world(app, api, signed_post):
-    """Members, consultations and a signed texter on the test app."""
-    return World(app, api, signed_post)
 
 
 def catalog(language: str):
