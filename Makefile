@@ -25,12 +25,14 @@ translations-update: $(STAMP)
 
 run: $(STAMP) translations
 	$(FLASK) db upgrade
-	$(FLASK) seed-demo
-	@echo
-	@echo "  Chorus is running at http://127.0.0.1:$${PORT:-5000}/"
-	@echo "  Phone simulator:    http://127.0.0.1:$${PORT:-5000}/staff/simulator"
-	@echo
-	$(FLASK) run --port $${PORT:-5000}
+	@$(FLASK) seed-demo --admin | tee /tmp/chorus-seed.$$$$ | grep -v "^Staff console:"; \
+	  signin=$$(grep "^Staff console:" /tmp/chorus-seed.$$$$ | sed 's/^Staff console: sign in as //'); rm -f /tmp/chorus-seed.$$$$; \
+	  echo; \
+	  echo "  Chorus is running at http://127.0.0.1:$${PORT:-5000}/"; \
+	  echo "  Phone simulator:    http://127.0.0.1:$${PORT:-5000}/staff/simulator"; \
+	  echo "  Staff console:      http://127.0.0.1:$${PORT:-5000}/staff/  ($$signin)"; \
+	  echo
+	SIMULATOR_OPEN=true $(FLASK) run --port $${PORT:-5000}
 
 test: $(STAMP) translations
 	$(BIN)/pytest $(ARGS)

@@ -18,7 +18,7 @@ from sqlalchemy import event, exc
 from . import logs
 from .catalogs import ensure_compiled
 from .config import LANGUAGES, ROOT, Settings, settings
-from .extensions import babel, db, migrate
+from .extensions import babel, csrf, db, limiter, migrate
 
 
 def select_locale() -> str:
@@ -53,6 +53,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         ),
         # Jobs without Redis run in a background thread; tests may ask for them inline.
         JOBS_EAGER=False,
+        # Rate limits are shared by every web process through Redis when there is one.
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        # Staff form tokens last as long as a staff session may.
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
     )
     app.config.update(overrides)
     logs.configure(settings.log_format)
@@ -61,6 +65,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+    csrf.init_app(app)
     if settings.database_url.startswith("sqlite"):
         _sqlite_pragmas(app)
     else:
@@ -75,6 +81,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from .ops import metrics
     from .public import bp as public_bp
     from .staff import bp as staff_bp
+    from .staff import init_app as init_staff
     from .webhooks import bp as webhooks_bp
 
     jobs.init_app(app)
@@ -82,9 +89,15 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     app.register_blueprint(webhooks_bp)
     init_api(app)
+    init_staff(app)
     app.register_blueprint(staff_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(ops_bp)
+    # Only staff forms carry Flask-WTF's token: Twilio signs the webhooks, the API takes
+    # bearer tokens, and the public forms carry a signed form key of their own.
+    for area in (webhooks_bp, public_bp, ops_bp):
+        csrf.exempt(area)
+    csrf.exempt(app.blueprints["api"])
     metrics.init_app(app)
 
     register(app)

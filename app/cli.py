@@ -1,14 +1,29 @@
-"""Commands: `flask --app wsgi api-token create NAME`, `audit verify`, `seed-demo`, `worker`."""
+"""Commands: `api-token`, `staff`, `audit verify`, `seed-demo`, `worker` (flask --app wsgi ...)."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask import Flask
+from sqlalchemy import select
 
-from . import audit, worker
+from . import accounts, audit, worker
 from .api.auth import create_token
 from .extensions import db
-from .seed import seed
+from .models import ApiToken, StaffRole, utcnow
+from .seed import demo_admin, seed
+
+ROLES = click.Choice([role.value for role in StaffRole])
+
+
+def _password_from_stdin_or_new() -> tuple[str, bool]:
+    """The password piped on stdin (its first line), or a generated one (True)."""
+    if not sys.stdin.isatty():
+        piped = sys.stdin.readline().rstrip("\r\n")
+        if piped:
+            return piped, False
+    return accounts.generate_password(), True
 
 
 def register(app: Flask) -> None:
@@ -20,17 +35,111 @@ def register(app: Flask) -> None:
 
     @api_token.command("create")
     @click.argument("name")
-    def api_token_create(name: str) -> None:
+    @click.option("--role", type=ROLES, default="organiser", show_default=True)
+    @click.option("--owner", default=None, help="The staff email the token is for.")
+    def api_token_create(name: str, role: str, owner: str | None) -> None:
         """Make a token; it is printed once, alone on the last line."""
         name = name.strip()
         if not name or len(name) > 200:
             raise click.BadParameter("NAME must be 1-200 characters", param_hint="NAME")
-        row, token = create_token(name)
+        row, token = create_token(name, StaffRole(role), owner=owner)
         db.session.flush()
-        audit.record("cli", "api_token.created", "api_token", row.id, {"name": name})
+        audit.record("cli", "api_token.created", "api_token", row.id, {"name": name, "role": role})
         db.session.commit()
-        click.echo(f"Created API token {name!r}. Store it now; only its hash is kept.")
+        click.echo(f"Created API token {name!r} ({role}). Store it now; only its hash is kept.")
         click.echo(token)
+
+    @api_token.command("list")
+    def api_token_list() -> None:
+        """Every token: name, role, owner, made, last used, revoked."""
+        rows = db.session.execute(select(ApiToken).order_by(ApiToken.id)).scalars()
+        for row in rows:
+            used = row.last_used_at.isoformat(timespec="seconds") if row.last_used_at else "never"
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
+            click.echo(
+                f"{row.name}\t{row.role}\t{row.owner or '-'}\t"
+                f"made {row.created_at:%Y-%m-%d}\tlast used {used}\t{state}"
+            )
+
+    @api_token.command("revoke")
+    @click.argument("name")
+    def api_token_revoke(name: str) -> None:
+        """Revoke every live token called NAME; calls with it get 401 at once."""
+        rows = db.session.execute(
+            select(ApiToken).where(ApiToken.name == name.strip(), ApiToken.revoked_at.is_(None))
+        ).scalars()
+        found = list(rows)
+        if not found:
+            raise click.ClickException(f"no live token called {name!r}")
+        for row in found:
+            row.revoked_at = utcnow()
+            audit.record("cli", "api_token.revoked", "api_token", row.id, {"name": row.name})
+        db.session.commit()
+        click.echo(f"Revoked {len(found)} token(s) called {name!r}.")
+
+    @app.cli.group("staff")
+    def staff_group() -> None:
+        """Staff accounts for the console."""
+
+    @staff_group.command("create")
+    @click.argument("email")
+    @click.option("--role", type=ROLES, required=True)
+    @click.option("--name", default=None, help="The name shown in the console.")
+    def staff_create(email: str, role: str, name: str | None) -> None:
+        """Make an account. The password is read from stdin when piped; otherwise a
+        generated one is printed alone on the last line."""
+        password, generated = _password_from_stdin_or_new()
+        try:
+            account = accounts.create(email, role, password, actor="cli", name=name)
+        except accounts.AccountError as error:
+            raise click.ClickException(str(error)) from None
+        db.session.commit()
+        click.echo(f"Created {role} account {account.email}.")
+        if generated:
+            click.echo("Password (shown once):")
+            click.echo(password)
+
+    @staff_group.command("list")
+    def staff_list() -> None:
+        """Every account: email, role, state, last sign-in."""
+        for account in accounts.all_accounts():
+            state = "disabled" if account.disabled_at else "active"
+            last = (
+                account.last_sign_in_at.isoformat(timespec="seconds")
+                if account.last_sign_in_at
+                else "never"
+            )
+            click.echo(f"{account.email}\t{account.role}\t{state}\tlast sign-in {last}")
+
+    @staff_group.command("disable")
+    @click.argument("email")
+    def staff_disable(email: str) -> None:
+        """No more sign-ins for EMAIL; its sessions end at once."""
+        account = accounts.find(email)
+        if account is None:
+            raise click.ClickException(f"no account with email {email!r}")
+        accounts.disable(account, actor="cli")
+        db.session.commit()
+        click.echo(f"Disabled {account.email}; its sessions have ended.")
+
+    @staff_group.command("set-password")
+    @click.argument("email")
+    def staff_set_password(email: str) -> None:
+        """A new password for EMAIL (from stdin when piped, else generated and printed);
+        its sessions end at once."""
+        account = accounts.find(email)
+        if account is None:
+            raise click.ClickException(f"no account with email {email!r}")
+        password, generated = _password_from_stdin_or_new()
+        try:
+            accounts.set_password(account, password, actor="cli")
+        except accounts.AccountError as error:
+            raise click.ClickException(str(error)) from None
+        db.session.commit()
+        click.echo(f"New password set for {account.email}; its sessions have ended.")
+        if generated:
+            click.echo("Password (shown once):")
+            click.echo(password)
 
     @app.cli.group("audit")
     def audit_group() -> None:
@@ -47,9 +156,15 @@ def register(app: Flask) -> None:
             raise SystemExit(1)
 
     @app.cli.command("seed-demo")
-    def seed_demo() -> None:
-        """Add the demo community (idempotent: running it twice changes nothing)."""
+    @click.option("--admin", is_flag=True, help="Also make the demo admin a new password.")
+    def seed_demo(admin: bool) -> None:
+        """Add the demo community (idempotent: running it twice changes nothing); with
+        --admin, (re)make the demo admin account and print its email and password."""
         click.echo(seed())
+        if admin:
+            email, password = demo_admin()
+            db.session.commit()
+            click.echo(f"Staff console: sign in as {email} with password {password}")
 
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Quit once the queues are empty.")

@@ -10,6 +10,7 @@ import re
 import secrets
 from dataclasses import MISSING, dataclass, fields
 from datetime import time
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,11 @@ class Settings:
     in_doubt_give_up: float
     log_format: str
     metrics_token: str | None
+    simulator_open: bool
+    sms_price_per_segment: Decimal
+    sms_price_currency: str
+    link_texts_per_day: int
+    message_retention_days: int
     # The tunables (the fields with a default below), each read from CHORUS_<NAME>,
     # e.g. CHORUS_OUTBOX_SEND_THREADS; see docs/broadcasts.md.
     # Threads sending concurrently in one worker process.
@@ -194,8 +200,34 @@ class Settings:
             log_format=log_format,
             in_doubt_give_up=_seconds(env, "IN_DOUBT_GIVE_UP", 3600),
             metrics_token=(env.get("METRICS_TOKEN") or "").strip() or None,
+            simulator_open=_bool(env.get("SIMULATOR_OPEN"), False),
+            sms_price_per_segment=_price(env.get("SMS_PRICE_PER_SEGMENT")),
+            sms_price_currency=(env.get("SMS_PRICE_CURRENCY") or "GBP").strip().upper(),
+            link_texts_per_day=_whole(env, "LINK_TEXTS_PER_DAY", 500),
+            message_retention_days=_whole(env, "MESSAGE_RETENTION_DAYS", 365),
             **tunables(env),
         )
+
+
+def _price(raw: str | None) -> Decimal:
+    """SMS_PRICE_PER_SEGMENT: a non-negative decimal (default 0.04)."""
+    try:
+        price = Decimal((raw or "0.04").strip())
+    except InvalidOperation:
+        raise ValueError(f"SMS_PRICE_PER_SEGMENT must be a number, not {raw!r}") from None
+    if not price.is_finite() or price < 0:
+        raise ValueError(f"SMS_PRICE_PER_SEGMENT must be a number of 0 or more, not {raw!r}")
+    return price
+
+
+def _whole(env: dict[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1 from `env[name]`, or `default`."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of 1 or more, not {raw!r}")
+    return int(raw)
 
 
 def tunables(env: dict[str, str]) -> dict[str, Any]:

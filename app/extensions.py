@@ -3,8 +3,12 @@
 from typing import TYPE_CHECKING, ClassVar
 
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
@@ -46,3 +50,15 @@ else:
 
 migrate = Migrate()
 babel = Babel()
+
+# Rate limits (sign-in, "Text me my link", receipt lookups). Storage is Redis when
+# REDIS_URL is set (limits hold across web processes), memory otherwise; `create_app`
+# sets RATELIMIT_STORAGE_URI before `init_app`. Limits are declared where they apply.
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+# Staff sessions (app/staff/access.py loads the account and checks its session version).
+login_manager = LoginManager()
+
+# CSRF tokens for every staff form (Flask-WTF). The webhooks (Twilio's signature), the
+# API (bearer tokens) and the public pages (their own signed form key) are exempt.
+csrf = CSRFProtect()

@@ -391,6 +391,8 @@ class Message(Model):
     batch: Mapped[int | None] = mapped_column(Integer)
     consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultation.id"))
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), index=True)
+    # The staff account that typed an inbound text in the phone simulator.
+    entered_by: Mapped[str | None] = mapped_column(String(200))
     priority: Mapped[Priority] = mapped_column(
         _one_of(Priority, "priority", 8), default=Priority.BULK
     )
@@ -497,13 +499,55 @@ class AuditEvent(Model):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class StaffRole(StrEnum):
+    """What a staff account or API token may do; each role can do all the one before can."""
+
+    VIEWER = "viewer"  # reads everything, phone numbers masked
+    ORGANISER = "organiser"  # also members, consultations, broadcasts, votes, outcomes
+    ADMIN = "admin"  # also staff accounts and API tokens
+
+    @property
+    def rank(self) -> int:
+        return list(StaffRole).index(self)
+
+    def allows(self, needed: StaffRole) -> bool:
+        """True when this role may do what `needed` may."""
+        return self.rank >= needed.rank
+
+
+class StaffAccount(Model):
+    """A person on the staff, signing in to the console with an email and a password.
+
+    Only an argon2 hash of the password is kept. `session_version` is copied into the
+    session at sign-in and checked on every request: bumping it (disable, new password,
+    sign out everywhere) ends every session the account has.
+    """
+
+    __tablename__ = "staff_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[StaffRole] = mapped_column(_one_of(StaffRole, "role", 10))
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ApiToken(Model):
-    """A staff API token; only its SHA-256 is stored."""
+    """A staff API token; only its SHA-256 is stored. It has a role, like an account,
+    and the staff account (or person) it was made for."""
 
     __tablename__ = "api_token"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[StaffRole] = mapped_column(
+        _one_of(StaffRole, "role", 10), default=StaffRole.ORGANISER, server_default="organiser"
+    )
+    owner: Mapped[str | None] = mapped_column(String(254))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

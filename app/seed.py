@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from . import audit
+from . import accounts, audit
 from .extensions import db
-from .models import Consultation, Member, Outcome, Vote, VoteChange, utcnow
+from .models import Consultation, Member, Outcome, StaffRole, Vote, VoteChange, utcnow
 
 MEMBERS = [
     ("+447400100001", "Amira", "ar", ["community"]),
@@ -130,3 +130,20 @@ def seed() -> str:
 
     db.session.commit()
     return f"demo data: {added} new records" if added else "demo data already present"
+
+
+DEMO_ADMIN = "admin@example.org"
+
+
+def demo_admin() -> tuple[str, str]:
+    """The demo's admin account, made if missing, with a new password each time (only a
+    hash is kept, so `make run` can show a password only by setting one)."""
+    password = accounts.generate_password()
+    account = accounts.find(DEMO_ADMIN)
+    if account is None:
+        accounts.create(DEMO_ADMIN, StaffRole.ADMIN, password, actor="seed", name="Demo admin")
+    else:
+        accounts.enable(account, actor="seed")
+        accounts.set_password(account, password, actor="seed")
+        accounts.set_role(account, StaffRole.ADMIN, actor="seed")
+    return DEMO_ADMIN, password

@@ -5,24 +5,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from flask import g, request
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..extensions import db
-from ..models import ApiToken
+from ..models import ApiToken, StaffRole, utcnow
 
 PREFIX = "chorus_"
+LAST_USED_EVERY = timedelta(minutes=1)
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(name: str) -> tuple[ApiToken, str]:
+def create_token(
+    name: str, role: StaffRole = StaffRole.ORGANISER, *, owner: str | None = None
+) -> tuple[ApiToken, str]:
     """Make a token called `name`; returns the row and the token, shown only once."""
     token = PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(name=name, token_hash=_hash(token))
+    row = ApiToken(name=name, token_hash=_hash(token), role=role, owner=owner)
     db.session.add(row)
     return row, token
 
@@ -48,6 +52,13 @@ def authenticate() -> ApiToken | None:
     row = find_token(token) if scheme.lower() == "bearer" else None
     if row is not None:
         g.api_token = row
+        now = utcnow()
+        # Kept to the minute: a write on every call would cost more than it tells.
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_EVERY:
+            db.session.execute(
+                update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
+            )
+            db.session.commit()
     return row
 
 

@@ -20,7 +20,8 @@ from ..domain import consultations as consultations_ops
 from ..domain import members as members_ops
 from ..domain import outcomes as outcomes_ops
 from ..extensions import db
-from ..models import Broadcast
+from ..models import Broadcast, StaffRole
+from ..roles import OPEN, declared, requires
 from ..tasks import broadcasts as broadcast_tasks
 from .auth import actor, authenticate
 from .blueprint import bp
@@ -40,8 +41,6 @@ from .schemas import (
     PreviewQuerySchema,
     ResultsSchema,
 )
-
-PUBLIC_ENDPOINTS = {"api.openapi"}
 
 # Path parameters, described beyond what the URL converters say.
 CODE = {
@@ -80,13 +79,21 @@ def refusals(*codes: int):
 
 @bp.before_request
 def require_token():
-    """Every route but the OpenAPI document needs a valid bearer token."""
-    if request.endpoint in PUBLIC_ENDPOINTS:
+    """Every call needs a valid bearer token whose role allows what the route declares
+    (app/roles.py); the OpenAPI document is open, and a route declaring nothing is
+    refused."""
+    need = declared(current_app.view_functions.get(request.endpoint or ""))
+    if need == OPEN:
         return None
-    if authenticate() is None:
+    token = authenticate()
+    if token is None:
         response = error(401, "a valid 'Authorization: Bearer TOKEN' header is required")
         response.headers["WWW-Authenticate"] = 'Bearer realm="chorus"'
         return response
+    if not isinstance(need, StaffRole):
+        return error(403, "this call is not open to API tokens")
+    if not token.role.allows(need):
+        return error(403, f"this call needs a token with the {need.value} role")
     return None
 
 
@@ -107,6 +114,7 @@ def http_error(exc: HTTPException):
 
 
 @bp.get("/openapi.json")
+@requires(OPEN)
 @bp.doc(
     summary="This document",
     security=[],
@@ -121,6 +129,7 @@ def openapi():
 
 
 @bp.post("/members")
+@requires(StaffRole.ORGANISER)
 @bp.arguments(MemberInSchema)
 @bp.response(201, MemberSchema)
 @refusals(409, 422)
@@ -142,6 +151,7 @@ def create_member(data: dict[str, Any]):
 
 
 @bp.get("/members/<path:phone>", parameters=[PHONE])
+@requires(StaffRole.VIEWER)
 @bp.response(200, MemberSchema)
 @refusals(404)
 def get_member(phone: str):
@@ -153,6 +163,7 @@ def get_member(phone: str):
 
 
 @bp.post("/consultations")
+@requires(StaffRole.ORGANISER)
 @bp.arguments(ConsultationInSchema)
 @bp.response(201, ConsultationStatusSchema)
 @refusals(409, 422)
@@ -170,6 +181,7 @@ def create_consultation(data: dict[str, Any]):
 
 
 @bp.get("/consultations/<code>", parameters=[CODE])
+@requires(StaffRole.VIEWER)
 @bp.response(200, ConsultationSchema)
 @refusals(404)
 def get_consultation(code: str):
@@ -178,6 +190,7 @@ def get_consultation(code: str):
 
 
 @bp.post("/consultations/<code>/open", parameters=[CODE])
+@requires(StaffRole.ORGANISER)
 @bp.response(200, ConsultationStatusSchema)
 @refusals(404, 409)
 def open_consultation(code: str):
@@ -188,6 +201,7 @@ def open_consultation(code: str):
 
 
 @bp.post("/consultations/<code>/close", parameters=[CODE])
+@requires(StaffRole.ORGANISER)
 @bp.response(200, ConsultationStatusSchema)
 @refusals(404, 409)
 def close_consultation(code: str):
@@ -198,6 +212,7 @@ def close_consultation(code: str):
 
 
 @bp.get("/consultations/<code>/results", parameters=[CODE])
+@requires(StaffRole.VIEWER)
 @bp.response(200, ResultsSchema)
 @refusals(404)
 def consultation_results(code: str):
@@ -206,6 +221,7 @@ def consultation_results(code: str):
 
 
 @bp.post("/consultations/<code>/outcome", parameters=[CODE])
+@requires(StaffRole.ORGANISER)
 @bp.arguments(OutcomeInSchema)
 @bp.response(200, OutcomeRecordedSchema)
 @refusals(404, 409, 422)
@@ -242,6 +258,7 @@ def _accepted(broadcast: Broadcast, recipients: int, at: datetime | None = None)
 
 
 @bp.post("/consultations/<code>/broadcast", parameters=[CODE])
+@requires(StaffRole.ORGANISER)
 @bp.arguments(BroadcastInSchema, required=False)
 @bp.response(202, BroadcastAcceptedSchema)
 @refusals(404, 409, 422)
@@ -265,6 +282,7 @@ def broadcast_consultation(data: dict[str, Any], code: str):
 
 
 @bp.get("/consultations/<code>/broadcast/preview", parameters=[CODE])
+@requires(StaffRole.VIEWER)
 @bp.arguments(PreviewQuerySchema, location="query")
 @bp.response(200, BroadcastPreviewSchema)
 @refusals(404, 422)
@@ -274,6 +292,7 @@ def broadcast_preview(query: dict[str, Any], code: str):
 
 
 @bp.post("/consultations/<code>/remind", parameters=[CODE])
+@requires(StaffRole.ORGANISER)
 @bp.response(202, BroadcastAcceptedSchema)
 @refusals(404, 409, 422)
 def remind_consultation(code: str):
@@ -287,6 +306,7 @@ def remind_consultation(code: str):
 
 
 @bp.get("/broadcasts/<int:broadcast_id>", parameters=[BROADCAST_ID])
+@requires(StaffRole.VIEWER)
 @bp.response(200, BroadcastSchema)
 @refusals(404)
 def get_broadcast(broadcast_id: int):
@@ -304,6 +324,7 @@ def _broadcast_action(broadcast_id: int, action: str) -> Broadcast:
 
 
 @bp.post("/broadcasts/<int:broadcast_id>/pause", parameters=[BROADCAST_ID])
+@requires(StaffRole.ORGANISER)
 @bp.response(200, BroadcastSchema)
 @refusals(404, 409)
 def pause_broadcast(broadcast_id: int):
@@ -312,6 +333,7 @@ def pause_broadcast(broadcast_id: int):
 
 
 @bp.post("/broadcasts/<int:broadcast_id>/resume", parameters=[BROADCAST_ID])
+@requires(StaffRole.ORGANISER)
 @bp.response(200, BroadcastSchema)
 @refusals(404, 409)
 def resume_broadcast(broadcast_id: int):
@@ -320,6 +342,7 @@ def resume_broadcast(broadcast_id: int):
 
 
 @bp.post("/broadcasts/<int:broadcast_id>/cancel", parameters=[BROADCAST_ID])
+@requires(StaffRole.ORGANISER)
 @bp.response(200, BroadcastSchema)
 @refusals(404, 409)
 def cancel_broadcast(broadcast_id: int):

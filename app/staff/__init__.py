@@ -1,5 +1,10 @@
-"""The staff console, including the phone simulator."""
+"""The staff console: one blueprint (blueprint.py), a module per screen.
 
-from .routes import bp
+Importing a screen's module attaches its routes to the blueprint.
+"""
 
-__all__ = ["bp"]
+from . import routes  # noqa: F401  (the routes attach themselves to bp)
+from .access import init_app
+from .blueprint import bp
+
+__all__ = ["bp", "init_app"]

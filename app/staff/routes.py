@@ -1,27 +1,43 @@
-"""Staff console routes: sign-in and the phone simulator."""
+"""Staff console: sign-in, sign-out, the dashboard and the phone simulator.
+
+The other screens are modules of their own in this package, on the same blueprint
+(app/staff/blueprint.py); every route declares who may use it (app/staff/access.py).
+"""
 
 from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import g, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from ..api.auth import find_token
+from .. import accounts, audit
 from ..config import RTL_LANGUAGES, settings
 from ..domain.inbound import handle_inbound
-from ..extensions import db
-from ..models import Member, Message
+from ..extensions import db, limiter
+from ..models import Member, Message, StaffRole
 from ..phones import try_e164
 from ..tasks.outbox import enqueue_queued
-from .auth import check_csrf, csrf_token, safe_next, signed_in, staff_required
-
-bp = Blueprint("staff", __name__, url_prefix="/staff")
+from .access import (
+    OPEN,
+    SIMULATOR,
+    actor,
+    current_account,
+    end_session,
+    requires,
+    safe_next,
+    start_session,
+)
+from .blueprint import bp
+from .forms import ConfirmForm, SignInForm
 
 CONVERSATION_LIMIT = 200
 MEMBER_LIMIT = 500
 MAX_BODY = 1600
+# Failed sign-ins allowed before a wait: per account (whoever tries) and per address.
+SIGN_IN_PER_ACCOUNT = "10 per 15 minutes"
+SIGN_IN_PER_ADDRESS = "30 per 15 minutes"
 
 
 @bp.app_context_processor
@@ -31,34 +47,76 @@ def page_language() -> dict[str, str]:
     return {"page_lang": lang, "page_dir": "rtl" if lang in RTL_LANGUAGES else "ltr"}
 
 
-@bp.get("/login")
+def _typed_email() -> str:
+    return "account:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _failed(response) -> bool:
+    """Only failed sign-ins count against the limits."""
+    return response.status_code != 303
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@requires(OPEN)
+@limiter.limit(SIGN_IN_PER_ACCOUNT, key_func=_typed_email, methods=["POST"], deduct_when=_failed)
+@limiter.limit(SIGN_IN_PER_ADDRESS, methods=["POST"], deduct_when=_failed)
 def login():
-    """The staff sign-in form."""
-    return _login_page()
-
-
-@bp.post("/login")
-def login_post():
-    """Exchange a staff API token for a signed-in session."""
-    check_csrf()
-    row = find_token(request.form.get("token", ""))
-    if row is None:
-        return _login_page(gettext("That token is not valid."), 401)
-    session.clear()  # a fresh session on sign-in: nothing carried over from before
-    session["staff_token"] = row.id
+    """The sign-in form, and signing in with an email and a password."""
+    form = SignInForm()
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render_template("staff/login.html", form=form), status
+    account = accounts.authenticate(form.email.data or "", form.password.data or "")
+    if account is None:
+        known = accounts.find(form.email.data or "")
+        audit.record(
+            "staff:anonymous",
+            "staff.sign_in_failed",
+            "staff_account" if known else None,
+            known.id if known else None,
+            {"address": request.remote_addr or ""},
+        )
+        db.session.commit()
+        form.password.errors = [gettext("That email and password do not match an account.")]
+        return render_template("staff/login.html", form=form), 401
+    audit.record(
+        f"staff:{account.email}",
+        "staff.signed_in",
+        "staff_account",
+        account.id,
+        {"address": request.remote_addr or ""},
+    )
+    db.session.commit()
+    start_session(account)
     return redirect(safe_next(request.args.get("next")), code=303)
 
 
+@bp.errorhandler(429)
+def too_many(_error):
+    """Too many failed sign-ins: the form again, saying how long to wait."""
+    form = SignInForm()
+    message = gettext("Too many failed sign-ins. Wait 15 minutes, then try again.")
+    return render_template("staff/login.html", form=form, error=message), 429
+
+
 @bp.post("/logout")
+@requires(OPEN)
 def logout():
-    """Sign out."""
-    check_csrf()
-    session.clear()
+    """Sign out: this session ends, and so does every other session of the account."""
+    form = ConfirmForm()
+    account = current_account()
+    if form.validate_on_submit() and account is not None:
+        accounts.end_sessions(account, actor=actor())
+        db.session.commit()
+    end_session()
     return redirect(url_for("staff.login"), code=303)
 
 
-def _login_page(error: str | None = None, status: int = 200):
-    return render_template("staff_login.html", error=error, csrf_token=csrf_token()), status
+@bp.get("/")
+@requires(StaffRole.VIEWER)
+def dashboard():
+    """The console's first page."""
+    return render_template("staff/dashboard.html")
 
 
 def _conversation(phone: str | None) -> list[Message]:
@@ -91,15 +149,14 @@ def _page(phone: str | None, error: str | None = None, body: str = "", status: i
             error=error,
             body=body,
             max_body=MAX_BODY,
-            csrf_token=csrf_token(),
-            staff=signed_in(),
+            staff=current_account(),
         ),
         status,
     )
 
 
 @bp.get("/simulator")
-@staff_required
+@requires(SIMULATOR)
 def simulator():
     """Pick a member or type a number, and see that phone's conversation."""
     region = settings().default_region
@@ -111,7 +168,7 @@ def simulator():
 
 
 @bp.post("/simulator")
-@staff_required
+@requires(SIMULATOR)
 def simulator_send():
     """Text in as that phone, through the same domain code as the Twilio webhook."""
     chorus = settings()
@@ -129,7 +186,13 @@ def simulator_send():
     # A sid of our own, shaped like Twilio's, so the simulator gets exactly-once too.
     sid = "SM" + uuid.uuid4().hex + "sim"
     result = handle_inbound(chorus, sid, phone, chorus.twilio_from or "", body)
-    if not result.committed:  # the same rule as the webhook
+    if g.staff is not None and result.message_id is not None:
+        # Texts typed by signed-in staff are recorded with their account.
+        db.session.execute(
+            update(Message).where(Message.id == result.message_id).values(entered_by=actor())
+        )
+        db.session.commit()
+    elif not result.committed:  # the same rule as the webhook
         db.session.commit()
     enqueue_queued(result.queued)
     page = url_for("staff.simulator", phone=phone, lang=request.args.get("lang"), _anchor="latest")
