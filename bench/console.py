@@ -75,9 +75,8 @@ def _seed(engine, sizes: dict[str, int]) -> None:
         for statement in statements:
             started = time.monotonic()
             conn.execute(text(statement))
-            log(
-                f"  {(statement.split() + ['', ''])[2] or statement}: {time.monotonic() - started:.1f} s"
-            )
+            what = " ".join(statement.split()[:3])
+            log(f"  {what}: {time.monotonic() - started:.1f} s")
 
 
 def run(quick: bool = False) -> dict[str, Any]:
