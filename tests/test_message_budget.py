@@ -17,11 +17,19 @@ import gettext
 import pytest
 from babel.messages.pofile import read_po
 
+from app import create_app
 from app.config import LANGUAGES, ROOT
 from app.domain import system_texts
 from app.domain.system_texts import Catalog, worst_case, worst_cases
 from app.sms import segments
 from app.sms.render import STEPS, Option, budget, draw, kinds, render, render_fitted, shown
+from tests.conftest import make_settings
+
+
+@pytest.fixture(scope="module")
+def texts_app():
+    """One app for rendering (no database is touched): the checks below are many."""
+    return create_app(make_settings())
 
 
 def worst_values(kind: str, language: str = "en") -> dict[str, object]:
@@ -36,10 +44,10 @@ def test_there_are_kinds():
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("kind", kinds())
-def test_fits_budget(app, kind, language):
+def test_fits_budget(texts_app, kind, language):
     """One GSM-7 segment in English, two segments at most in any other language, in
     every worst case, as the member receives it (after the shortening rule)."""
-    with app.app_context():
+    with texts_app.app_context():
         cases = worst_cases(kind, Catalog(language))
     assert cases
     for case in cases:
@@ -54,11 +62,11 @@ def test_fits_budget(app, kind, language):
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("kind", kinds())
-def test_the_last_step_fits_with_the_worst_system_values(app, kind, language):
+def test_the_last_step_fits_with_the_worst_system_values(texts_app, kind, language):
     """The guarantee behind the rule: with staff words as short as the last step makes
     them, every kind fits. So whatever staff write, some step fits."""
     last = STEPS[-1]
-    with app.app_context():
+    with texts_app.app_context():
         catalog = Catalog(language)
         for _scenario, values in system_texts.value_sets(kind, catalog):
             text = draw(kind, language, {n: shown(v, last) for n, v in values.items()})
