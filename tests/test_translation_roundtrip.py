@@ -313,3 +313,21 @@ def test_check_command_fails_on_a_broken_catalog(cli_app, copy):
     result = run(cli_app, "check", "ur")
     assert result.exit_code == 1
     assert "left-to-right" in result.stderr
+
+
+def test_texts_not_translated_yet_do_not_stop_an_import(cli_app, copy, tmp_path):
+    """After `make translations-update` new page texts are empty until translated: an
+    export still imports, and leaves them empty."""
+    path = copy / "es" / "LC_MESSAGES" / "messages.po"
+    catalog = review.read_catalog("es", copy)
+    page_text = next(m for m in catalog if m.id and m.id == "on the web page")
+    page_text.string = ""
+    out = io.BytesIO()
+    write_po(out, catalog, width=76)
+    path.write_bytes(out.getvalue())
+    rows = export(cli_app, copy, "es", tmp_path)
+    assert rows[row_of(rows, msgid="on the web page")]["msgstr"] == ""
+    result = run(cli_app, "import", "es", str(write(rows, tmp_path / "in.csv")),
+                 "--reviewer", "Lucía")  # fmt: skip
+    assert result.exit_code == 0, result.output + result.stderr
+    assert review.read_catalog("es", copy).get("on the web page").string == ""

@@ -394,11 +394,3 @@ def worst_cases(kind: str, catalog: Catalog) -> list[Case]:
 def worst_case(kind: str, catalog: Catalog) -> Case:
     """The case of `kind` that costs most (over budget first)."""
     return max(worst_cases(kind, catalog), key=Case.severity)
-
-
-def last_step_values(values: dict[str, Any]) -> dict[str, Any]:
-    """`values` with staff words as short as the rule makes them (labels gone)."""
-    return {
-        name: (str(v.number) if isinstance(v, Option) else "" if isinstance(v, StaffText) else v)
-        for name, v in values.items()
-    }

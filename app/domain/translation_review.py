@@ -486,7 +486,9 @@ def check_import(language: str, data: str, root: Path | None = None) -> Checked:
             checked.problems.append(Problem(index, f"the same text as row {row_of[key]}"))
             continue
         row_of[key] = index
-        new[key] = (row.get("msgstr") or "").strip()
+        text = (row.get("msgstr") or "").strip()
+        if text:
+            new[key] = text
     if checked.problems:
         return checked
     # Every row reads well alone: put them in the catalog and render every SMS with it.
@@ -548,6 +550,8 @@ def _check_row(
     elif form_cell:
         return ["form must be empty: this text has no plural forms"]
     if not text:
+        if not any(_strings(message, forms)):
+            return []  # not translated yet, and still not: nothing to check or write
         return ["the text is empty (leave the row out to keep the current text)"]
     if NOT_IN_XML.search(text):
         problems.append("the text holds a control character")
