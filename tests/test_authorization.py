@@ -38,6 +38,7 @@ NEEDS: dict[str, StaffRole | str] = {
     "staff.dashboard": VIEWER,
     "staff.simulator": SIMULATOR,
     "staff.simulator_send": SIMULATOR,
+    "staff.translations": VIEWER,
     # the staff API
     "api.openapi": OPEN,
     "api.create_member": ORGANISER,
