@@ -16,6 +16,7 @@ from sqlalchemy import event, insert, select
 from app.domain import results as results_ops
 from app.extensions import db
 from app.models import AuditEvent, Comment, Consultation, Member, MemberGroup, Vote, utcnow
+from app.staff import charts
 from tests.results_helpers import (
     add_comment,
     add_vote,
@@ -93,7 +94,7 @@ def test_chart_table_api_and_public_page_say_the_same_numbers(app, world, organi
     cast = sum(table.values())
     for choice, (count, width) in bars.items():
         assert count == table[choice]
-        assert width == pytest.approx(300 * count / cast, abs=0.01)  # bars proportional
+        assert width == pytest.approx(charts.TRACK * count / cast, abs=0.01)  # proportional
     assert bars["yes"][1] == pytest.approx(3 * bars["no"][1])
     assert f"{api['participants']} of the 6 members who may take part took part" in page
     assert api["participants"] == 6
@@ -490,10 +491,11 @@ def test_arabic_page_is_right_to_left_with_a_mirrored_chart(app, world, organise
     assert '<html lang="ar" dir="rtl">' in page
     assert 'direction="rtl"' in page
     svg = page[page.index("<svg") : page.index("</svg>")]
-    # Labels start at the right edge; bars grow leftwards from the label column.
+    # Labels and bars start at the right edge; bars grow leftwards.
     assert re.search(r'<text x="592.0"', svg)
-    bar = re.search(r'<rect class="bar" x="([\d.]+)" y="8" width="([\d.]+)"', svg)
-    assert float(bar.group(1)) + float(bar.group(2)) == pytest.approx(600 - 190)
+    bar = re.search(r'<rect class="bar" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg)
+    assert float(bar.group(1)) + float(bar.group(2)) == pytest.approx(charts.WIDTH - charts.PAD)
+    assert float(bar.group(2)) == pytest.approx(charts.TRACK)  # the only vote: 100%
     assert '<span lang="en" dir="ltr">Title of P12</span>' not in page  # the Arabic title
     assert "عنوان" in page
 

@@ -1,8 +1,9 @@
 """A horizontal bar chart drawn on the server, as inline SVG (no script, no image file).
 
-`bar_chart` lays the bars out; templates/staff/_chart.html draws them. Each bar's
-length is its count's share of the whole, so bars compare as the table's shares do.
-In a right-to-left page the chart is mirrored: labels on the right, bars growing left.
+`bar_chart` lays the bars out; templates/staff/_chart.html draws them. Each bar sits
+under its label (so a long label never runs into a bar), and its length is its count's
+share of the whole, so bars compare as the table's shares do. In a right-to-left page
+the chart is mirrored: labels and bars start on the right and bars grow left.
 Colours: dark blue bars (#1d4f91, 8.6:1 against white) on a light track, text #111.
 """
 
@@ -13,12 +14,13 @@ from dataclasses import dataclass
 from ..config import RTL_LANGUAGES
 
 WIDTH = 600
-LABEL_WIDTH = 190
-VALUE_WIDTH = 110
-ROW = 34
-BAR = 22
 PAD = 8
-LABEL_CHARS = 26
+VALUE_WIDTH = 110
+#: The length of a bar at 100% (the track behind every bar).
+TRACK = WIDTH - 2 * PAD - VALUE_WIDTH
+ROW = 52  # a label line, then its bar
+BAR = 22
+LABEL_CHARS = 70
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Bar:
     item: BarItem
     short_label: str
     dir: str
+    label_y: float
     y: float
     text_y: float
     label_x: float
@@ -66,30 +69,31 @@ def _short(label: str) -> str:
 
 
 def bar_chart(items: list[BarItem], rtl: bool = False) -> Chart:
-    """Place one bar per item; a bar's length is count / (sum of counts) of the track."""
+    """Place one bar per item under its label; a bar's length is count / (sum of counts)
+    of the track."""
     total = sum(item.count for item in items)
-    track = WIDTH - LABEL_WIDTH - VALUE_WIDTH
     bars = []
     for index, item in enumerate(items):
-        length = round(track * item.count / total, 2) if total else 0.0
-        y = PAD + index * ROW
+        length = round(TRACK * item.count / total, 2) if total else 0.0
+        top = PAD + index * ROW
         if rtl:
             label_x = float(WIDTH - PAD)
-            track_x = float(WIDTH - LABEL_WIDTH - track)
-            bar_x = WIDTH - LABEL_WIDTH - length
+            track_x = float(WIDTH - PAD - TRACK)
+            bar_x = WIDTH - PAD - length
             value_x = bar_x - 6
         else:
             label_x = float(PAD)
-            track_x = float(LABEL_WIDTH)
-            bar_x = float(LABEL_WIDTH)
-            value_x = LABEL_WIDTH + length + 6
+            track_x = float(PAD)
+            bar_x = float(PAD)
+            value_x = PAD + length + 6
         bars.append(
             Bar(
                 item=item,
                 short_label=_short(item.label),
                 dir="rtl" if item.lang in RTL_LANGUAGES else "ltr",
-                y=y,
-                text_y=y + BAR / 2,
+                label_y=top + 9,
+                y=top + 20,
+                text_y=top + 20 + BAR / 2,
                 label_x=label_x,
                 track_x=track_x,
                 bar_x=bar_x,
@@ -97,11 +101,11 @@ def bar_chart(items: list[BarItem], rtl: bool = False) -> Chart:
                 value_x=value_x,
             )
         )
-    height = max(PAD * 2 + len(items) * ROW - (ROW - BAR), PAD * 2 + BAR)
+    height = PAD * 2 + max(len(items), 1) * ROW - (ROW - 20 - BAR)
     return Chart(
         bars=bars,
         width=WIDTH,
         height=height,
-        track_width=track,
+        track_width=TRACK,
         direction="rtl" if rtl else "ltr",
     )
