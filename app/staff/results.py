@@ -82,7 +82,8 @@ def choice_label(consultation: Consultation, value: str) -> tuple[str, str]:
 
 
 def consultation_links(consultation: Consultation) -> list[tuple[str, str, str]]:
-    """(endpoint, url, label) for the consultation's console pages, where they exist."""
+    """(endpoint, url, label) for the consultation's console pages, where they exist: its
+    own page (`staff.consultation`, else the list `staff.consultations`), then these three."""
     views = current_app.view_functions
     links = []
     if "staff.consultation" in views:
@@ -92,6 +93,10 @@ def consultation_links(consultation: Consultation) -> list[tuple[str, str, str]]
                 url_for("staff.consultation", code=consultation.code),
                 gettext("Consultation"),
             )
+        )
+    elif "staff.consultations" in views:
+        links.append(
+            ("staff.consultations", url_for("staff.consultations"), gettext("All consultations"))
         )
     for endpoint, label in (
         ("staff.results", _l("Results")),
