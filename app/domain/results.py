@@ -220,7 +220,7 @@ def check_rule(consultation: Consultation, results: dict[str, Any]) -> RuleCheck
     return check
 
 
-def anonymous_votes(consultation: Consultation) -> Iterator[tuple[str, str, str, str, datetime]]:
+def anonymous_votes(consultation_id: int) -> Iterator[tuple[str, str, str, str, datetime]]:
     """Every current vote as (choice, channel, language, groups, time), oldest vote
     first, read EXPORT_CHUNK at a time. No member id, phone, name or receipt: groups
     are joined with ';' and the time is when the current choice was recorded."""
@@ -238,7 +238,7 @@ def anonymous_votes(consultation: Consultation) -> Iterator[tuple[str, str, str,
                 )
                 .select_from(Vote)
                 .join(Member, Member.id == Vote.member_id)
-                .where(Vote.consultation_id == consultation.id, Vote.id > last)
+                .where(Vote.consultation_id == consultation_id, Vote.id > last)
                 .order_by(Vote.id)
                 .limit(EXPORT_CHUNK)
             )

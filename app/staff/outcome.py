@@ -271,7 +271,9 @@ def outcome_notify_confirm(code: str):
     """The confirm step for texting a published outcome: recipients and cost."""
     consultation = consultation_or_404(code)
     if consultation.outcome is None or consultation.outcome.broadcast_id is not None:
-        return redirect(url_for("staff.outcome", code=consultation.code), code=303)
+        # Nothing to confirm: the outcome page, in the same language.
+        target = url_for("staff.outcome", code=consultation.code, lang=request.args.get("lang"))
+        return redirect(target, code=303)
     return _confirm_page(
         consultation,
         dict(consultation.outcome.text),

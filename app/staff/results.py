@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from flask import (
+    Flask,
     Response,
     abort,
     current_app,
@@ -24,7 +26,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_babel import format_number, format_percent, get_locale, gettext
@@ -393,21 +394,29 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def _csv(header: list[str], rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
-    """The CSV text, a line at a time (streamed to the browser)."""
+def _csv(
+    app: Flask, header: list[str], rows: Callable[[], Iterable[tuple[Any, ...]]]
+) -> Iterator[str]:
+    """The CSV text, a line at a time (streamed to the browser). The rows are read
+    inside an app context of the generator's own: the request's is gone by the time
+    the server sends the body, and a download never started costs nothing."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
     yield buffer.getvalue()
-    for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([_cell(value) for value in row])
-        yield buffer.getvalue()
+    with app.app_context():
+        for row in rows():
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow([_cell(value) for value in row])
+            yield buffer.getvalue()
 
 
-def _download(name: str, lines: Iterator[str]) -> Response:
-    response = Response(stream_with_context(lines), mimetype="text/csv")
+def _download(
+    name: str, header: list[str], rows: Callable[[], Iterable[tuple[Any, ...]]]
+) -> Response:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app
+    response = Response(_csv(app, header, rows), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -419,8 +428,8 @@ def comments_csv(code: str):
     """Every comment: id, time, channel, language, visible, reason, body, member id."""
     consultation = consultation_or_404(code)
     header = ["id", "time", "channel", "language", "visible", "reason", "body", "member_id"]
-    rows = comments_ops.export_rows(consultation.id)
-    return _download(f"{consultation.code}-comments.csv", _csv(header, rows))
+    rows = partial(comments_ops.export_rows, consultation.id)
+    return _download(f"{consultation.code}-comments.csv", header, rows)
 
 
 @bp.get("/consultations/<code>/votes.csv")
@@ -429,5 +438,5 @@ def votes_csv(code: str):
     """Every current vote, anonymous: choice, channel, language, groups, time."""
     consultation = consultation_or_404(code)
     header = ["choice", "channel", "language", "groups", "time"]
-    rows = results_ops.anonymous_votes(consultation)
-    return _download(f"{consultation.code}-votes.csv", _csv(header, rows))
+    rows = partial(results_ops.anonymous_votes, consultation.id)
+    return _download(f"{consultation.code}-votes.csv", header, rows)
