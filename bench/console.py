@@ -180,6 +180,7 @@ def _ids(app) -> dict[str, str]:
         db.session.commit()
         found["broadcast_id"] = str(broadcast)
         found["member_id"] = "1"
+        found["vote_id"] = "1"  # member 1's vote on P1 (an assisted vote's receipt page)
     return found
 
 

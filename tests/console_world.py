@@ -7,15 +7,19 @@ lists every GET page of the staff blueprint with those values filled in.
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from app.domain import comments, votes
 from app.extensions import db
-from app.models import Broadcast
+from app.models import Broadcast, Consultation, Member
 
 # Routes that are not pages to look at (they act, or answer with a file).
-NOT_PAGES = {"staff.logout"}
+NOT_PAGES = {"staff.logout", "staff.comments_csv", "staff.votes_csv"}
 
 
 def seed_console(app, world) -> dict[str, str]:
-    """Members in two languages, an open and a draft consultation, a broadcast."""
+    """Members in two languages, an open and a draft consultation, a broadcast, an
+    assisted vote and a comment."""
     phone = world.member(name="Amira", language="ar")
     world.member(name="Jo", language="en", groups=["community", "allies"])
     world.consultation("P1", options=None)
@@ -25,7 +29,15 @@ def seed_console(app, world) -> dict[str, str]:
         db.session.add(broadcast)
         db.session.commit()
         broadcast_id = str(broadcast.id)
-    return {"code": "P1", "phone": phone, "broadcast_id": broadcast_id}
+        member = db.session.execute(select(Member).where(Member.phone == phone)).scalar_one()
+        p1 = db.session.execute(select(Consultation).where(Consultation.code == "P1")).scalar_one()
+        vote = votes.record_assisted(p1, member, "yes", actor="staff:test", method="paper")
+        comments.add(
+            consultation_id=p1.id, member_id=member.id, body="شكرا", channel="sms", language="ar"
+        )
+        db.session.commit()
+        vote_id = str(vote.vote.id)
+    return {"code": "P1", "phone": phone, "broadcast_id": broadcast_id, "vote_id": vote_id}
 
 
 def console_pages(app, values: dict[str, str]) -> list[str]:

@@ -39,6 +39,20 @@ NEEDS: dict[str, StaffRole | str] = {
     "staff.simulator": SIMULATOR,
     "staff.simulator_send": SIMULATOR,
     "staff.translations": VIEWER,
+    # results, comment moderation, exports, assisted votes, outcomes (docs/console.md)
+    "staff.results": VIEWER,
+    "staff.comment_hide": ORGANISER,
+    "staff.comment_show": ORGANISER,
+    "staff.comments_csv": VIEWER,
+    "staff.votes_csv": VIEWER,
+    "staff.assisted": ORGANISER,
+    "staff.assisted_post": ORGANISER,
+    "staff.assisted_done": ORGANISER,
+    "staff.outcome": ORGANISER,
+    "staff.outcome_post": ORGANISER,
+    "staff.outcome_publish": ORGANISER,
+    "staff.outcome_notify_confirm": ORGANISER,
+    "staff.outcome_notify": ORGANISER,
     # the staff API
     "api.openapi": OPEN,
     "api.create_member": ORGANISER,
@@ -63,6 +77,8 @@ PARAMS: dict[str, str] = {
     "code": "P1",
     "phone": "+447400123456",
     "broadcast_id": "BROADCAST",
+    "comment_id": "1",
+    "vote_id": "1",
 }
 
 RANK = {VIEWER: 0, ORGANISER: 1, ADMIN: 2}

@@ -254,6 +254,28 @@ def preview(
     }
 
 
+def preview_outcome(
+    consultation: Consultation, texts: dict[str, str], settings: Settings
+) -> dict[str, Any]:
+    """What notifying the outcome `texts` would send now: to everyone who voted or
+    commented (as `create_outcome` picks them), per language, with segments."""
+    clauses = _audience_clauses(consultation.id, [], "participants", consultation.kind)
+    recipients, skipped = count_audience(clauses)
+    described = _describe(
+        outcome_bodies(consultation, texts, settings),
+        recipients_by_language(clauses),
+        settings.default_language,
+        texts,
+    )
+    return {
+        "code": consultation.code,
+        "kind": "outcome",
+        "recipients": recipients,
+        "skipped": skipped,
+        **described,
+    }
+
+
 # ---------------------------------------------------------------------- creating
 
 

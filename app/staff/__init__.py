@@ -3,7 +3,14 @@
 Importing a screen's module attaches its routes to the blueprint.
 """
 
-from . import routes, translations  # noqa: F401  (the routes attach themselves to bp)
+# Each screen's module attaches its routes to bp when imported.
+from . import (
+    assisted,  # noqa: F401
+    outcome,  # noqa: F401
+    results,  # noqa: F401
+    routes,  # noqa: F401
+    translations,  # noqa: F401
+)
 from .access import init_app
 from .blueprint import bp
 
