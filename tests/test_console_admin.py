@@ -26,7 +26,9 @@ def account_row(app, email: str) -> StaffAccount:
 
 def audit_actions(app) -> list[str]:
     with app.app_context():
-        return list(db.session.execute(select(AuditEvent.action).order_by(AuditEvent.seq)).scalars())
+        return list(
+            db.session.execute(select(AuditEvent.action).order_by(AuditEvent.seq)).scalars()
+        )
 
 
 def shown_once(html: str) -> str:
@@ -87,7 +89,9 @@ def test_create_an_account_with_a_generated_password_shown_once(app, admin):
     assert sign_in(client, "new.person@example.org", password).status_code == 303
     assert client.get("/staff/inbox").status_code == 200
     # Posting the form again makes nothing more.
-    again = post(admin, "/staff/accounts/new", {"email": "new.person@example.org", "role": "viewer"})
+    again = post(
+        admin, "/staff/accounts/new", {"email": "new.person@example.org", "role": "viewer"}
+    )
     assert again.status_code == 422
     assert "There is already an account with that email." in again.get_data(as_text=True)
     assert "staff.created" in audit_actions(app)

@@ -17,7 +17,7 @@ from tests.staff_helpers import post, staff_client
 
 @pytest.fixture
 def app(make_app):
-    """"Check the whole log now" walks it at once (no pause between walks)."""
+    """ "Check the whole log now" walks it at once (no pause between walks)."""
     return make_app(config={"AUDIT_RECHECK_EVERY": 0})
 
 

@@ -56,7 +56,9 @@ def staff_replies(world) -> list[Message]:
 
 def audit_actions(app) -> list[str]:
     with app.app_context():
-        return list(db.session.execute(select(AuditEvent.action).order_by(AuditEvent.seq)).scalars())
+        return list(
+            db.session.execute(select(AuditEvent.action).order_by(AuditEvent.seq)).scalars()
+        )
 
 
 def test_a_text_with_nothing_open_is_in_the_inbox_with_name_language_and_time(organiser, world):
@@ -182,7 +184,7 @@ def test_the_outbox_skips_a_reply_if_the_member_stops_before_it_goes(app, world,
     ],
 )
 def test_a_reply_must_be_written_and_fit_the_sms_limits(app, organiser, world, fake, body, message):
-    phone, item = to_staff(world)
+    _, item = to_staff(world)
     response = reply(organiser, item, body)
     assert response.status_code == 422
     html = response.get_data(as_text=True)
@@ -193,7 +195,7 @@ def test_a_reply_must_be_written_and_fit_the_sms_limits(app, organiser, world, f
 
 
 def test_the_longest_reply_that_fits_is_sent(organiser, world, fake):
-    phone, item = to_staff(world)
+    _, item = to_staff(world)
     assert reply(organiser, item, "x" * 1530).status_code == 303
     assert staff_replies(world)[0].segments == 10
 
@@ -217,18 +219,14 @@ def test_marking_handled_takes_it_out_of_the_inbox_and_back(app, organiser, worl
     # And back into the inbox.
     response = post(organiser, f"/staff/inbox/{item}/handled?show=handled", {"handled": "0"})
     assert response.headers["Location"] == "/staff/inbox?show=handled"
-    assert "The gate on Elm Road is broken" in organiser.get("/staff/inbox").get_data(
-        as_text=True
-    )
+    assert "The gate on Elm Road is broken" in organiser.get("/staff/inbox").get_data(as_text=True)
     assert audit_actions(app)[-2:] == ["inbox.handled", "inbox.reopened"]
 
 
 def test_an_unknown_item_is_not_found(organiser, world):
     response = reply(organiser, 999, "Hello")
     assert response.status_code == 303
-    assert "no such message" in organiser.get(response.headers["Location"]).get_data(
-        as_text=True
-    )
+    assert "no such message" in organiser.get(response.headers["Location"]).get_data(as_text=True)
 
 
 def test_the_inbox_is_paged_newest_first(app, organiser, world):
@@ -238,7 +236,12 @@ def test_the_inbox_is_paged_newest_first(app, organiser, world):
         db.session.execute(
             insert(Comment),
             [
-                {"member_id": member_id, "body": f"note {n:02d}", "channel": "sms", "language": "en"}
+                {
+                    "member_id": member_id,
+                    "body": f"note {n:02d}",
+                    "channel": "sms",
+                    "language": "en",
+                }
                 for n in range(30)
             ],
         )
@@ -261,5 +264,8 @@ def test_the_inbox_in_arabic_is_right_to_left(organiser, world):
     to_staff(world, "متى الاجتماع؟", language="ar", name="سارة")
     html = organiser.get("/staff/inbox?lang=ar").get_data(as_text=True)
     assert '<html lang="ar" dir="rtl">' in html
-    assert '<blockquote lang="ar" dir="rtl"><p class="text-body">متى الاجتماع؟</p></blockquote>' in html
+    assert (
+        '<blockquote lang="ar" dir="rtl"><p class="text-body">متى الاجتماع؟</p></blockquote>'
+        in html
+    )
     assert "<bdi>سارة</bdi>" in html
