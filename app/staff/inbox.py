@@ -55,7 +55,7 @@ class ReplyForm(FlaskForm):
     body = TextAreaField(
         _l("Reply by SMS"),
         validators=[DataRequired(_l("Write the reply first.")), _fits_sms_limits],
-        render_kw={"rows": 3, "maxlength": inbox_ops.MAX_REPLY_CHARS},
+        render_kw={"rows": 3, "cols": 60, "maxlength": inbox_ops.MAX_REPLY_CHARS},
     )
     handled = BooleanField(_l("Mark handled once the reply is queued"), default=True)
 
