@@ -562,6 +562,24 @@ class ApiToken(Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class AuditCheck(Model):
+    """The audit chain as last checked, one row shared by every process: the last event
+    known good (`seq`, `hash`), whether the chain held (`ok`, `problem`), when the whole
+    chain was last walked, and when a walk was last asked for. The console extends the
+    check from here to the newest event, so a page never walks the whole log itself.
+    """
+
+    __tablename__ = "audit_check"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    problem: Mapped[str | None] = mapped_column(String(200))
+    whole_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    walk_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class AuditHead(Model):
     """The newest audit hash, one row; it anchors the chain so a deleted tail shows."""
 

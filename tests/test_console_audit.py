@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text, update
@@ -155,12 +155,19 @@ def test_the_check_is_incremental_and_a_whole_walk_finds_an_old_edit(app, viewer
     html = viewer.get("/staff/audit").get_data(as_text=True)
     assert "Intact." in html
     assert "(2 just now)" in html  # only what was written since the last look
+    assert "(0 just now)" in viewer.get("/staff/audit").get_data(as_text=True)
     # An old event edited after it was checked shows at the next walk of the whole log.
     tamper(app, "UPDATE audit_event SET data = '{\"x\": 1}' WHERE seq = 3")
-    html = post(viewer, "/staff/audit/verify").get_data(as_text=True)
+    assert "Intact." in viewer.get("/staff/audit").get_data(as_text=True)
+    response = post(viewer, "/staff/audit/verify")
+    assert response.status_code == 303 and response.headers["Location"] == "/staff/audit"
+    html = viewer.get("/staff/audit").get_data(as_text=True)
+    assert "A check of the whole log has started" in html  # jobs run inline in tests
     assert "<strong>BROKEN.</strong>" in html and "event #3 was changed" in html
-    # ...and stays broken on later looks.
+    # ...and it stays broken on later looks, in every process (the row is shared).
     assert "BROKEN." in viewer.get("/staff/audit").get_data(as_text=True)
+    with app.app_context():
+        assert not audit_ops.chain_status().ok
 
 
 def test_an_edit_of_the_newest_checked_event_shows_at_once(app, viewer):
@@ -192,18 +199,46 @@ def test_a_deleted_tail_shows(app, viewer):
 
 def test_the_whole_log_is_walked_again_when_the_last_walk_is_old(app):
     add_events(app, [("cli", f"e.n{n}", None, None, {}) for n in range(3)])
-    cache: dict = {}
     with app.app_context():
-        first = audit_ops.chain_status(cache)
+        never = audit_ops.chain_status()
+        assert never.walk_due and never.whole_checked_at is None
+        first = audit_ops.walk_whole()
+        db.session.commit()
         assert first.ok and first.checked_now == first.events
-        again = audit_ops.chain_status(cache)
-        assert again.checked_now == 0 and again.whole_checked_at == first.whole_checked_at
+        again = audit_ops.chain_status()
+        assert again.checked_now == 0 and not again.walk_due
+        assert again.whole_checked_at == first.whole_checked_at
         tamper(app, "UPDATE audit_event SET actor = 'x' WHERE seq = 1")
+        assert audit_ops.chain_status().ok  # not walked since: said with the walk's time
+        stale = audit_ops.chain_status(full_every=0)
+        assert stale.walk_due
+        # One of several asking at once queues the walk; asking again meanwhile does not.
+        assert audit_ops.ask_for_walk(stale)
+        db.session.commit()
+        asked = audit_ops.chain_status(full_every=0)
+        assert asked.walk_running and not audit_ops.ask_for_walk(asked)
+        assert not audit_ops.ask_for_walk(stale)  # the row moved on since `stale` was read
         db.session.rollback()
-        assert audit_ops.chain_status(cache).ok  # not walked yet: said with its time
-        stale = audit_ops.chain_status(cache, full_every=0)
-        assert not stale.ok and "#1" in (stale.problem or "")
-        assert stale.whole_checked_at > first.whole_checked_at - timedelta(seconds=1)
+        walked = audit_ops.walk_whole()
+        db.session.commit()
+        assert not walked.ok and "#1" in (walked.problem or "")
+        assert not audit_ops.chain_status().walk_running
+
+
+def test_a_page_never_walks_the_whole_log_itself(app, viewer, monkeypatch):
+    """With the walk queued (not run inline), the page answers from the checkpoint."""
+    add_events(app, [("cli", "a.b", None, None, {})])
+    queued = []
+    monkeypatch.setattr(
+        "app.tasks.audit.jobs",
+        lambda: type("J", (), {"enqueue": lambda *a, **k: queued.append(a) or True})(),
+    )
+    html = viewer.get("/staff/audit").get_data(as_text=True)
+    assert "Not checked yet: a check of the whole log has started." in html
+    assert "A check of the whole log is under way." in html
+    assert len(queued) == 1
+    viewer.get("/staff/audit")
+    assert len(queued) == 1  # asked for once
 
 
 def test_the_audit_log_in_arabic_is_right_to_left(viewer):

@@ -2,32 +2,30 @@
 
 Searching filters in SQL and pages by keyset on `seq`, newest first, so a page costs
 the same however long the log is. Checking the chain reads every event (app.audit.verify:
-seconds for 100,000 events), so `chain_status` keeps what it learnt in a cache the
-caller owns (one per process): the last event that checked out, its hash and when the
-whole chain was last walked. Each later look checks only the events written since
-(and that the last checked event is unchanged); the whole chain is walked again when
-that walk is older than FULL_CHECK_EVERY, or when staff ask for it.
+seconds for 100,000 events), so a page never does that itself. The `audit_check` row,
+shared by every process, holds the last event known good and when the whole chain was
+last walked; `chain_status` checks only the events written since (and that the last
+checked event is unchanged) and moves the row on. A walk of the whole chain runs as a
+job (app/tasks/audit.py) when the last one is older than FULL_CHECK_EVERY, when there
+has never been one, or when staff ask for it; it finds an edit of an old event.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, String, cast, or_, select
+from sqlalchemy import ColumnElement, String, cast, or_, select, update
 
 from .. import audit
 from ..extensions import db
-from ..models import AuditEvent, AuditHead, utcnow
+from ..models import AuditCheck, AuditEvent, AuditHead, utcnow
 
 PER_PAGE = 50
 FULL_CHECK_EVERY = 3600.0  # seconds between walks of the whole chain
-RECHECK_AT_MOST_EVERY = 10.0  # a "check it all now" this soon after one reuses it
-_CACHE_KEY = "chain"
+WALK_TIMEOUT = timedelta(minutes=15)  # a walk asked for and not done by then is asked again
 
 
 @dataclass
@@ -133,21 +131,30 @@ def search_page(
 class ChainStatus:
     """Whether the hash chain holds, as far as it has been checked.
 
-    `events` is how many events the log holds (the head), `checked_up_to` the last one
-    known good, `whole_checked_at` when the whole chain was last walked (an edit of an
-    event older than the previous check shows from the next walk), `checked_now` how
-    many events this look checked, and `seconds` how long it took.
+    `events` is how many events the log holds (the head); `checked_up_to` the last one
+    known good; `whole_checked_at` when the whole chain was last walked (None: never;
+    an edit of an event already checked shows at the next walk); `checked_now` how many
+    newer events this look checked; `walk_due` that a walk of the whole chain is due
+    (never done, or older than FULL_CHECK_EVERY); `walk_asked_at` when one was last
+    asked for.
     """
 
     ok: bool
     events: int
     checked_up_to: int
-    last_hash: str
-    whole_checked_at: datetime
-    whole_checked_mono: float
+    whole_checked_at: datetime | None
+    walk_asked_at: datetime | None
     problem: str | None = None
     checked_now: int = 0
-    seconds: float = 0.0
+    walk_due: bool = False
+
+    @property
+    def walk_running(self) -> bool:
+        """A walk was asked for and has not finished since (nor given up: WALK_TIMEOUT)."""
+        asked = self.walk_asked_at
+        if asked is None or utcnow() - asked > WALK_TIMEOUT:
+            return False
+        return self.whole_checked_at is None or asked > self.whole_checked_at
 
 
 def _head_seq() -> int:
@@ -155,19 +162,10 @@ def _head_seq() -> int:
     return int(seq or 0)
 
 
-def _walk_all(started: float) -> ChainStatus:
-    result = audit.verify()
-    return ChainStatus(
-        ok=result.ok,
-        events=_head_seq(),
-        checked_up_to=result.seq,
-        last_hash=result.hash,
-        whole_checked_at=utcnow(),
-        whole_checked_mono=started,
-        problem=result.problem,
-        checked_now=result.checked,
-        seconds=time.monotonic() - started,
-    )
+def _checkpoint() -> AuditCheck | None:
+    return db.session.execute(
+        select(AuditCheck).where(AuditCheck.id == 1).execution_options(populate_existing=True)
+    ).scalar()
 
 
 def _unchanged(seq: int, stored_hash: str) -> bool:
@@ -183,47 +181,107 @@ def _unchanged(seq: int, stored_hash: str) -> bool:
     return row is not None and row.hash == stored_hash and audit.digest(row) == stored_hash
 
 
-def chain_status(
-    cache: dict[str, Any],
-    *,
-    whole: bool = False,
-    full_every: float = FULL_CHECK_EVERY,
-    recheck_every: float = RECHECK_AT_MOST_EVERY,
-) -> ChainStatus:
-    """The chain's status, checking as little as it safely can (see the module's doc).
+def walk_whole() -> ChainStatus:
+    """Walk the whole chain (seconds for 100,000 events) and record what it found."""
+    result = audit.verify()
+    now = utcnow()
+    check = _checkpoint()
+    if check is None:
+        check = AuditCheck(id=1)
+        db.session.add(check)
+    check.seq, check.hash, check.ok, check.problem = (
+        result.seq,
+        result.hash,
+        result.ok,
+        (result.problem or "")[:200] or None,
+    )
+    check.whole_checked_at = now
+    db.session.flush()
+    return ChainStatus(
+        ok=result.ok,
+        events=_head_seq(),
+        checked_up_to=result.seq,
+        whole_checked_at=now,
+        walk_asked_at=check.walk_requested_at,
+        problem=check.problem,
+        checked_now=result.checked,
+    )
 
-    `cache` is a dict the caller keeps between calls (per process); `whole` walks the
-    whole chain now (unless that was done in the last RECHECK_AT_MOST_EVERY seconds).
-    A broken chain stays reported broken until a walk of the whole chain finds it whole.
+
+def chain_status(*, full_every: float = FULL_CHECK_EVERY) -> ChainStatus:
+    """The chain's status from the shared checkpoint, extended to the newest event.
+
+    Checks only the events written since the checkpoint (and that the last event it
+    covers is unchanged), and moves the checkpoint on (flushed; the caller commits).
+    Never walks the whole chain: `walk_due` says when a walk should be asked for
+    (`ask_for_walk`, then app.tasks.audit runs `walk_whole` in the background). Once
+    broken, the status stays broken until a walk of the whole chain finds it whole.
     """
-    started = time.monotonic()
-    known: ChainStatus | None = cache.get(_CACHE_KEY)
-    age = started - known.whole_checked_mono if known is not None else None
-    walk = known is None or (age is not None and age > full_every)
-    if whole and age is not None and age >= recheck_every:
-        walk = True
-    if (
-        not walk
-        and known is not None
-        and known.ok
-        and not _unchanged(known.checked_up_to, known.last_hash)
-    ):
-        walk = True  # the last event we checked was changed (or removed) since
-    if walk or known is None:
-        status = _walk_all(started)
-    elif not known.ok:
-        status = replace(known, events=_head_seq(), checked_now=0, seconds=0.0)
-    else:
-        result = audit.verify(known.checked_up_to, known.last_hash)
-        status = replace(
-            known,
-            ok=result.ok,
-            events=_head_seq(),
-            checked_up_to=result.seq,
-            last_hash=result.hash,
-            problem=result.problem,
-            checked_now=result.checked,
-            seconds=time.monotonic() - started,
+    check = _checkpoint()
+    events = _head_seq()
+    if check is None or check.whole_checked_at is None:
+        return ChainStatus(
+            ok=True,
+            events=events,
+            checked_up_to=0,
+            whole_checked_at=None,
+            walk_asked_at=check.walk_requested_at if check else None,
+            walk_due=True,
         )
-    cache[_CACHE_KEY] = status
-    return status
+    due = (utcnow() - check.whole_checked_at).total_seconds() > full_every
+    known = (check.seq, check.hash)
+    checked_now = 0
+    if check.ok:
+        if not _unchanged(*known):
+            ok, seq, last, problem = False, check.seq, check.hash, None
+            problem = f"event #{check.seq} was changed or removed after it was checked"
+        else:
+            result = audit.verify(*known)
+            ok, seq, last, problem = result.ok, result.seq, result.hash, result.problem
+            checked_now = result.checked
+        if (ok, seq, last) != (True, *known):
+            # Compare-and-set: another process may have moved the checkpoint meanwhile.
+            db.session.execute(
+                update(AuditCheck)
+                .where(
+                    AuditCheck.id == 1,
+                    AuditCheck.seq == known[0],
+                    AuditCheck.hash == known[1],
+                    AuditCheck.ok.is_(True),
+                )
+                .values(seq=seq, hash=last, ok=ok, problem=(problem or "")[:200] or None)
+                .execution_options(synchronize_session=False)
+            )
+    else:
+        ok, seq, problem = False, check.seq, check.problem
+    return ChainStatus(
+        ok=ok,
+        events=events,
+        checked_up_to=seq,
+        whole_checked_at=check.whole_checked_at,
+        walk_asked_at=check.walk_requested_at,
+        problem=problem,
+        checked_now=checked_now,
+        walk_due=due,
+    )
+
+
+def ask_for_walk(status: ChainStatus) -> bool:
+    """Note that a walk of the whole chain is wanted; True when this caller should queue
+    it (nobody asked in the last WALK_TIMEOUT, or the last walk finished since).
+    Compare-and-set on the row, so of several processes asking at once one queues it."""
+    if status.walk_running:
+        return False
+    now = utcnow()
+    if db.session.execute(select(AuditCheck.id).where(AuditCheck.id == 1)).first() is None:
+        db.session.add(AuditCheck(id=1, seq=0, hash=audit.GENESIS, ok=True))
+        db.session.flush()
+    asked = AuditCheck.walk_requested_at
+    before = status.walk_asked_at
+    changed = db.session.execute(
+        update(AuditCheck)
+        .where(AuditCheck.id == 1, asked.is_(None) if before is None else asked == before)
+        .values(walk_requested_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(changed, "rowcount", 0) == 1)

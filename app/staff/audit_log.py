@@ -1,16 +1,16 @@
 """Console screen: the audit log, searchable, newest first, with the chain's status.
 
-The status at the top comes from app/domain/audit_log.chain_status, which checks only
-what changed since its last look (the cache lives on the app, one per process) and
-walks the whole chain again hourly or when staff press "Check the whole log now".
+The status at the top comes from app/domain/audit_log.chain_status: the shared
+checkpoint, extended to the newest event. A walk of the whole chain runs as a job
+(app/tasks/audit.py) when one is due (hourly) or when staff press "Check the whole log
+now"; no page waits for one.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from flask import current_app, render_template, request
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -19,12 +19,11 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from ..config import settings
 from ..domain import audit_log as audit_ops
+from ..extensions import db
 from ..models import StaffRole
+from ..tasks import audit as audit_tasks
 from .access import requires
 from .blueprint import bp
-from .forms import ConfirmForm
-
-CACHE = "chorus_audit_chain"
 
 
 class AuditSearchForm(FlaskForm):
@@ -62,24 +61,38 @@ class AuditSearchForm(FlaskForm):
             raise ValidationError(gettext("The end date is before the start date."))
 
 
-def _cache() -> dict[str, Any]:
-    cache: dict[str, Any] = current_app.extensions.setdefault(CACHE, {})
-    return cache
+def _full_every() -> float:
+    return float(current_app.config.get("AUDIT_FULL_CHECK_EVERY", audit_ops.FULL_CHECK_EVERY))
 
 
-def _render(*, whole: bool = False, status_code: int = 200):
+def _chain() -> audit_ops.ChainStatus:
+    """The chain's status (the checkpoint moved on and committed); a walk of the whole
+    chain is queued when one is due."""
+    chain = audit_ops.chain_status(full_every=_full_every())
+    db.session.commit()
+    if chain.walk_due:
+        audit_tasks.request_walk(chain)
+        # Read again: the walk is asked for (or, with jobs run inline, done).
+        chain = audit_ops.chain_status(full_every=_full_every())
+        db.session.commit()
+    return chain
+
+
+def _searched() -> dict[str, str]:
+    """The search in the query string (to keep it on links), without paging."""
+    return {
+        key: value
+        for key, value in request.args.items()
+        if key not in ("before", "after", "lang") and value
+    }
+
+
+def _render():
     form = AuditSearchForm(request.args)
-    config = current_app.config
-    chain = audit_ops.chain_status(
-        _cache(),
-        whole=whole,
-        full_every=config.get("AUDIT_FULL_CHECK_EVERY", audit_ops.FULL_CHECK_EVERY),
-        recheck_every=config.get("AUDIT_RECHECK_EVERY", audit_ops.RECHECK_AT_MOST_EVERY),
-    )
-    valid = form.validate()
+    chain = _chain()
     events = audit_ops.AuditPage([], None, None)
-    search = audit_ops.Search()
-    if valid:
+    status_code = 200
+    if form.validate():
         search = audit_ops.Search(
             actor=form.actor.data or "",
             action=form.action.data or "",
@@ -97,11 +110,7 @@ def _render(*, whole: bool = False, status_code: int = 200):
         )
     else:
         status_code = 422
-    searched = {
-        key: value
-        for key, value in request.args.items()
-        if key not in ("before", "after", "lang") and value
-    }
+    searched = _searched()
     return (
         render_template(
             "staff/audit_log.html",
@@ -109,7 +118,6 @@ def _render(*, whole: bool = False, status_code: int = 200):
             chain=chain,
             page=events,
             searched=searched,
-            confirm=ConfirmForm(),
             as_json=_as_json,
         ),
         status_code,
@@ -130,5 +138,11 @@ def audit_log():
 @bp.post("/audit/verify")
 @requires(StaffRole.VIEWER)
 def audit_verify():
-    """Walk the whole chain now (reading changes nothing, so viewers may ask too)."""
-    return _render(whole=True)
+    """Ask for a walk of the whole chain now (it only reads, so viewers may ask too)."""
+    chain = audit_ops.chain_status(full_every=_full_every())
+    db.session.commit()
+    if audit_tasks.request_walk(chain):
+        flash(gettext("A check of the whole log has started; its result shows here."))
+    else:
+        flash(gettext("A check of the whole log is already under way."))
+    return redirect(url_for("staff.audit_log", **_searched()), code=303)
