@@ -26,7 +26,6 @@ from ..extensions import db
 from ..models import ApiToken, StaffAccount, StaffRole
 from .access import ROLE_NAMES, actor, current_account, requires
 from .blueprint import bp
-from .forms import ConfirmForm
 
 
 def _role_choices() -> list[tuple[str, str]]:
@@ -130,7 +129,6 @@ def accounts():
         "staff/accounts.html",
         accounts=staff_accounts.all_accounts(),
         tokens=all_tokens(),
-        confirm=ConfirmForm(),
     )
 
 
@@ -147,13 +145,19 @@ def account_new():
         return render_template("staff/account_new.html", form=form), status
     typed = form.password.data or ""
     password = typed or staff_accounts.generate_password()
-    account = staff_accounts.create(
-        form.email.data or "",
-        StaffRole(form.role.data),
-        password,
-        actor=actor(),
-        name=form.name.data,
-    )
+    try:
+        account = staff_accounts.create(
+            form.email.data or "",
+            StaffRole(form.role.data),
+            password,
+            actor=actor(),
+            name=form.name.data,
+        )
+    except staff_accounts.AccountError:
+        # The form checked everything; only an account made meanwhile gets here.
+        db.session.rollback()
+        form.email.errors = [gettext("There is already an account with that email.")]
+        return render_template("staff/account_new.html", form=form), 422
     email = account.email
     db.session.commit()
     if typed:
@@ -188,7 +192,6 @@ def _account_page(
             account=account,
             role_form=role_form,
             password_form=password_form or PasswordForm(formdata=None),
-            confirm=ConfirmForm(),
             is_me=account.id == getattr(current_account(), "id", None),
             error=error,
         ),
