@@ -11,11 +11,11 @@ from flask import Flask
 from sqlalchemy import select
 
 from . import accounts, audit, worker
-from .api.auth import create_token
+from .api.auth import issue_token, revoke_token
 from .config import LANGUAGES
 from .domain import translation_review
 from .extensions import db
-from .models import ApiToken, StaffRole, utcnow
+from .models import ApiToken, StaffRole
 from .seed import demo_admin, seed
 
 ROLES = click.Choice([role.value for role in StaffRole])
@@ -47,9 +47,7 @@ def register(app: Flask) -> None:
         name = name.strip()
         if not name or len(name) > 200:
             raise click.BadParameter("NAME must be 1-200 characters", param_hint="NAME")
-        row, token = create_token(name, StaffRole(role), owner=owner)
-        db.session.flush()
-        audit.record("cli", "api_token.created", "api_token", row.id, {"name": name, "role": role})
+        _row, token = issue_token(name, StaffRole(role), owner=owner, actor="cli")
         db.session.commit()
         click.echo(f"Created API token {name!r} ({role}). Store it now; only its hash is kept.")
         click.echo(token)
@@ -77,8 +75,7 @@ def register(app: Flask) -> None:
         if not found:
             raise click.ClickException(f"no live token called {name!r}")
         for row in found:
-            row.revoked_at = utcnow()
-            audit.record("cli", "api_token.revoked", "api_token", row.id, {"name": row.name})
+            revoke_token(row, actor="cli")
         db.session.commit()
         click.echo(f"Revoked {len(found)} token(s) called {name!r}.")
 

@@ -3,13 +3,15 @@
 Importing a screen's module attaches its routes to the blueprint.
 """
 
-# Each screen's module attaches its routes to bp when imported.
-from . import (
-    assisted,  # noqa: F401
-    outcome,  # noqa: F401
-    results,  # noqa: F401
-    routes,  # noqa: F401
-    translations,  # noqa: F401
+from . import (  # noqa: F401  (each screen's routes attach themselves to bp)
+    admin,
+    assisted,
+    audit_log,
+    inbox,
+    outcome,
+    results,
+    routes,
+    translations,
 )
 from .access import init_app
 from .blueprint import bp
