@@ -23,12 +23,18 @@ Forgiving matching
     Runs of a repeated letter ("yesss", "noooo", "لاااا") match when the run is three
     long or at the end of the word ("noon" stays "noon"). One typo (insertion, deletion,
     substitution or transposition) is forgiven for Latin keywords of five letters or
-    more, and for STOP and HELP, when only one meaning is that close and the word stands
-    alone (with filler or a code): "abstian", "stpo", "resluts". Never in a longer
+    more other than votes, and for STOP and HELP, when only one meaning is that close and
+    the word stands alone (with filler or a code): "stpo", "resluts". Never in a longer
     sentence, and never for slang or weak words. Three-letter "stp" is not STOP: in
     French it is "s'il te plaît". The safe side for STOP is to honour it, so a lone
     "shop" or "cancer" opts out (and the confirmation says how to come back). Letters
     spelt out ("S.T.O.P", "Y E S") are read as the word.
+    Vote words have rules of their own (app/domain/typos.py): one swapped, doubled or
+    dropped letter in each language's plain vote words of three letters or more ("yse",
+    "tka", "nei", "abstian"), read as a weak vote (so "yse but only if..." keeps its
+    comment), never when the slip is a keyword, one edit from a keyword of another
+    meaning, or a common word. The Intent's `typo` then holds the word as typed, and
+    the confirmation quotes it.
 
 Order of rules
     1. Nothing left after normalising: "empty".
