@@ -101,6 +101,7 @@ ACCEPTED = [
     ("P12 yse", "yes", "yse", "P12", None),
     ("yse p12", "yes", "yse", "P12", None),
     ("P12: tka", "yes", "tka", "P12", None),
+    ("P12yse", "yes", "yse", "P12", None),
     ("yse please", "yes", "yse", None, None),
     ("Yse 👍", "yes", "yse", None, None),
     ("I vote yse", "yes", "yse", None, None),
@@ -369,8 +370,31 @@ def _mistyped(draw) -> str:
     return before + word + after
 
 
-@settings(max_examples=400, deadline=None)
-@given(_mistyped() | st.text(max_size=30))
+_FORGIVEN = sorted(fold(w) for spec in typos.FORGIVEN.values() for w in spec.split())
+
+
+@st.composite
+def _one_slip(draw) -> str:
+    """One edit of any kind (forgiven or not) in a forgiven word, maybe with a comment."""
+    word = draw(st.sampled_from(_FORGIVEN))
+    i = draw(st.integers(0, len(word) - 1))
+    letter = draw(st.sampled_from(_LETTERS))
+    word = draw(
+        st.sampled_from(
+            [
+                word[:i] + word[i + 1 :],
+                word[: i + 1] + word[i:],
+                word[:i] + word[i + 1 : i + 2] + word[i] + word[i + 2 :],
+                word[:i] + letter + word[i + 1 :],
+                word[:i] + letter + word[i:],
+            ]
+        )
+    )
+    return word + draw(st.sampled_from(["", " p12", " but only if", ", later", " yes"]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(_one_slip() | _mistyped() | st.text(max_size=30))
 def test_a_vote_read_from_a_typo_is_one_edit_from_exactly_one_vote_word(text):
     intent = parse(text)
     if intent.typo is None:

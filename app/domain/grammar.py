@@ -888,7 +888,8 @@ def _no_real_words(toks: list[_Tok], lexes: list[_Lex]) -> bool:
 
 
 def _unglue(text: str, toks: list[_Tok]) -> None:
-    """Split "P12yes" into code and keyword; read "yes1" as "yes!", "S.T.O.P" as "stop"."""
+    """Split "P12yes" (or "P12yse") into code and keyword; read "yes1" as "yes!", "S.T.O.P"
+    as "stop"."""
     first = toks[0]
     if 1 < len(toks) <= _HEAD and all(len(t.fold) == 1 and t.fold.isalpha() for t in toks):
         word = "".join(t.fold for t in toks)
@@ -900,7 +901,7 @@ def _unglue(text: str, toks: list[_Tok]) -> None:
         first.norm = first.fold = slip[1]
         return
     glued = _CODE_GLUED_RE.fullmatch(first.fold)
-    if glued and (glued[2] in _EXACT1 or glued[2] in _FOLDED1):
+    if glued and (glued[2] in _EXACT1 or glued[2] in _FOLDED1 or _TYPOS.read(glued[2])):
         raw = text[first.start : first.end]
         cut = first.end - len(glued[2]) if raw.lower().endswith(glued[2]) else first.start
         toks[0:1] = [
