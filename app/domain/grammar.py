@@ -421,7 +421,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "yes?": "sigur|desigur|de acord|sunt de acord",
         "no": "nu|nu sunt de acord",
         "no?": "împotrivă|contra",
-        "abstain": "abțin|mă abțin|abținere|mă abțin de la vot",
+        "abstain": "abțin|mă abțin|abținere|abțineri|mă abțin de la vot",
         "not": "nu știu",
     },
     "ar": {

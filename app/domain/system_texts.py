@@ -16,7 +16,7 @@ plural form at its largest, option 20 (MAX_OPTIONS) with labels in GSM-7 escapes
 (two septets each), Welsh, Polish, Romanian, French, Arabic and emoji (two UTF-16 units
 each), the language's own YES/NO/ABSTAIN (which never give way to a number), an
 ORG_NAME of 20 GSM-7 characters that starts with a Latin letter and costs 39 septets,
-and each language's longest closing date, and a 12-letter word read from a typo.
+each language's longest closing date, and a 12-letter word read from a typo.
 
 A new template variable must be added to VARIABLES: `worst_cases` raises KeyError
 naming it, so the budget test fails until it is.
