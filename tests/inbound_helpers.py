@@ -12,8 +12,9 @@ import itertools
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
+from app.domain.members import WELCOME_KIND
 from app.extensions import db
 from app.models import Consultation, Member, Message, utcnow
 from tests.conftest import ACCOUNT_SID, TWILIO_FROM
@@ -94,13 +95,30 @@ class World:
 
     # --- people and consultations, through the staff API
 
-    def member(self, language: str = "en", groups: list[str] | None = None, **extra: Any) -> str:
-        """Add a member; returns their E.164 phone."""
+    def member(
+        self,
+        language: str = "en",
+        groups: list[str] | None = None,
+        welcome: bool = False,
+        **extra: Any,
+    ) -> str:
+        """Add a member; returns their E.164 phone.
+
+        A member added through the API is texted a welcome first; unless `welcome`, that
+        text is dropped here, as if it had gone long ago, so that the tests see only the
+        texts they cause (tests/test_members_data.py tests the welcome itself).
+        """
         phone = f"+4474002{next(self._phones):05d}"
         payload = {"phone": phone, "language": language, "groups": groups or ["community"]}
         payload.update(extra)
         response = self.api.post("/members", json=payload)
         assert response.status_code == 201, response.get_json()
+        if not welcome:
+            with self.app.app_context():
+                db.session.execute(
+                    delete(Message).where(Message.phone == phone, Message.kind == WELCOME_KIND)
+                )
+                db.session.commit()
         return phone
 
     def stranger(self) -> str:
