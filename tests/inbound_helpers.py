@@ -87,10 +87,11 @@ def deliver_at_once(app, all_params: list[dict[str, str]]) -> tuple[list, list]:
 class World:
     """Members, consultations and texts for one test app."""
 
-    def __init__(self, app, api, signed_post):
+    def __init__(self, app, api, signed_post, fake=None):
         self.app = app
         self.api = api
         self.signed_post = signed_post
+        self.fake = fake  # the FakeTwilio the app sends through, if any
         self._phones = itertools.count(1)
 
     # --- people and consultations, through the staff API
@@ -105,8 +106,9 @@ class World:
         """Add a member; returns their E.164 phone.
 
         A member added through the API is texted a welcome first; unless `welcome`, that
-        text is dropped here, as if it had gone long ago, so that the tests see only the
-        texts they cause (tests/test_members_data.py tests the welcome itself).
+        text is dropped here (its row, and FakeTwilio's record of it), as if it had gone
+        long ago, so that the tests see only the texts they cause
+        (tests/test_members_data.py tests the welcome itself).
         """
         phone = f"+4474002{next(self._phones):05d}"
         payload = {"phone": phone, "language": language, "groups": groups or ["community"]}
@@ -119,6 +121,8 @@ class World:
                     delete(Message).where(Message.phone == phone, Message.kind == WELCOME_KIND)
                 )
                 db.session.commit()
+            if self.fake is not None:
+                self.fake.forget(phone)
         return phone
 
     def stranger(self) -> str:
