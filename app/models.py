@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -74,11 +75,13 @@ def _one_of(enum: type[StrEnum], name: str, length: int) -> Enum:
 
 
 class MemberStatus(StrEnum):
-    """Whether a member may be texted: `pending` members have not consented yet."""
+    """Whether a member may be texted: `pending` members have not consented yet;
+    `erased` is what is left of a member erased on request (app.domain.privacy)."""
 
     ACTIVE = "active"
     OPTED_OUT = "opted_out"
     PENDING = "pending"
+    ERASED = "erased"
 
 
 class ConsentSource(StrEnum):
@@ -112,15 +115,25 @@ class Member(Model):
     status: Mapped[MemberStatus] = mapped_column(
         _one_of(MemberStatus, "status", 16), default=MemberStatus.ACTIVE, index=True
     )
-    # Consent record: when and how the member agreed to texts, and when/how they stopped.
+    # Consent record: when and how the member agreed to texts (and, when staff added
+    # them, who: the audit actor, e.g. "api:ops" or "staff:kit@example.org"; None when
+    # it was the member's own text), and when/how they stopped.
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consent_source: Mapped[ConsentSource | None] = mapped_column(
         _one_of(ConsentSource, "consent_source", 40)
     )
+    consent_by: Mapped[str | None] = mapped_column(String(200))
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opt_out_source: Mapped[OptOutSource | None] = mapped_column(
         _one_of(OptOutSource, "opt_out_source", 40)
     )
+    # Twilio refuses to text the number (error 21610: it is on Twilio's opt-out list)
+    # although the member wants texts: set when a send fails so, cleared when the member
+    # texts START/UNSTOP (the words that lift Twilio's block). Nothing is sent meanwhile.
+    carrier_blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    carrier_blocked_reason: Mapped[str | None] = mapped_column(String(200))
+    # When the member was erased on request (status `erased`; see app.domain.privacy).
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -379,6 +392,14 @@ class Message(Model):
         Index("ix_message_broadcast_batch_status", "broadcast_id", "batch", "status"),
         Index("ix_message_member_consultation", "member_id", "consultation_id"),
         Index("ix_message_status_next_attempt", "status", "next_attempt_at"),
+        # The texts whose body is still kept, oldest first: what the retention sweep
+        # reads (app.domain.privacy.clear_old_bodies), so it never scans cleared rows.
+        Index(
+            "ix_message_body_kept",
+            "created_at",
+            postgresql_where=sql_text("body <> ''"),
+            sqlite_where=sql_text("body <> ''"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -495,6 +516,8 @@ class AuditEvent(Model):
     """Append-only log; each row carries the hash of the one before it."""
 
     __tablename__ = "audit_event"
+    # A member's consent history in their data export is read by subject.
+    __table_args__ = (Index("ix_audit_event_subject", "subject_type", "subject_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, unique=True)

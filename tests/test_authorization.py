@@ -73,6 +73,8 @@ NEEDS: dict[str, StaffRole | str] = {
     "api.openapi": OPEN,
     "api.create_member": ORGANISER,
     "api.get_member": VIEWER,
+    "api.export_member": ORGANISER,
+    "api.erase_member": ORGANISER,
     "api.create_consultation": ORGANISER,
     "api.get_consultation": VIEWER,
     "api.open_consultation": ORGANISER,

@@ -40,6 +40,7 @@ from ..models import (
 from ..sms import segments
 from ..sms.render import render
 from . import Conflict, Invalid, NotFound
+from .members import textable
 from .outbox.queue import due
 from .outbox.quiet import quiet_until
 from .outbox.status import PENDING
@@ -175,8 +176,9 @@ def _clauses_for(broadcast: Broadcast, consultation: Consultation | None) -> lis
 
 
 def count_audience(clauses: list[Any]) -> tuple[int, int]:
-    """(members who will be texted, members skipped because they are not active)."""
-    active = func.coalesce(func.sum(case((Member.status == "active", 1), else_=0)), 0)
+    """(members who will be texted, members skipped because they are not active or are
+    blocked by the carrier)."""
+    active = func.coalesce(func.sum(case((textable(), 1), else_=0)), 0)
     total, recipients = db.session.execute(
         select(func.count(), active).select_from(Member).where(*clauses)
     ).one()
@@ -184,11 +186,9 @@ def count_audience(clauses: list[Any]) -> tuple[int, int]:
 
 
 def recipients_by_language(clauses: list[Any]) -> dict[str, int]:
-    """Active members of the audience per language."""
+    """Active members of the audience per language (not those blocked by the carrier)."""
     rows = db.session.execute(
-        select(Member.language, func.count())
-        .where(Member.status == "active", *clauses)
-        .group_by(Member.language)
+        select(Member.language, func.count()).where(textable(), *clauses).group_by(Member.language)
     )
     return {language: n for language, n in rows}
 
@@ -460,7 +460,7 @@ def expand(broadcast_id: int, settings: Settings) -> int:
         literal(now, stamp),
         literal(now, stamp),
     ).where(
-        Member.status == "active",
+        textable(),
         *clauses,
         ~exists().where(Message.broadcast_id == broadcast_id, Message.member_id == Member.id),
     )

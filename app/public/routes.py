@@ -119,6 +119,20 @@ def audit_log():
     return _public(response)
 
 
+@bp.get("/privacy")
+def privacy():
+    """What Chorus keeps about members, why, for how long, and how to get a copy or
+    have it erased (by asking staff)."""
+    current = settings()
+    response = _page(
+        "public/privacy.html",
+        org=current.org_name,
+        days=current.message_retention_days,
+        number=current.twilio_from,
+    )
+    return _public(response)
+
+
 # ---------------------------------------------------------------------- receipts
 
 
@@ -171,7 +185,12 @@ def _personal(token: str) -> tuple[Member, Consultation]:
         abort(404)
     member = db.session.get(Member, ids[0])
     consultation = db.session.get(Consultation, ids[1])
-    if member is None or consultation is None or consultation.status == "draft":
+    if (
+        member is None
+        or member.status == "erased"
+        or consultation is None
+        or consultation.status == "draft"
+    ):
         abort(404)
     return member, consultation
 
