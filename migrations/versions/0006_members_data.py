@@ -1,7 +1,7 @@
 """members' data: who added a member, carrier blocks, erasure, retention
 
 Revision ID: 0006
-Revises: 0011
+Revises: 0008
 Create Date: 2026-12-06 21:32:08
 
 - member.consent_by: who added the member (the staff or API actor), for the consent
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0006"
-down_revision = "0011"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
