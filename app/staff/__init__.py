@@ -3,7 +3,8 @@
 Importing a screen's module attaches its routes to the blueprint.
 """
 
-from . import routes  # noqa: F401  (the routes attach themselves to bp)
+# Each screen's module attaches its routes to bp when imported.
+from . import broadcasts, consultations, routes  # noqa: F401
 from .access import init_app
 from .blueprint import bp
 
