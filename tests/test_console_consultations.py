@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,13 +20,18 @@ from app.extensions import db
 from app.models import AuditEvent, Comment, Consultation, Vote, utcnow
 from app.sms import segments
 from app.sms.render import render
+from tests.console_browser import BASE, chromium, proxy
 from tests.outbox_helpers import Person, add_members
 from tests.segment_cases import WORST_CASES
 from tests.staff_helpers import post, staff_client
 
 SCRIPT = Path(__file__).resolve().parent.parent / "app" / "static" / "segments.js"
-CHROMIUM = "/usr/bin/chromium"
 NEW = "/staff/consultations/new"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from chromium()
 
 
 @pytest.fixture
@@ -464,30 +467,6 @@ def test_unknown_codes_are_404(app, organiser):
 # ---------------------------------------------------------------------- in the browser
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's chromium driven by Playwright (no browser download is possible here)."""
-    try:
-        from playwright.sync_api import sync_playwright  # only the browser tests need it
-    except ImportError:
-        sync_playwright = None
-    if sync_playwright is None or not os.path.exists(CHROMIUM):
-        why = (
-            f"Playwright and Debian's chromium at {CHROMIUM} are needed (apt-get install chromium)"
-        )
-        if _in_ci():
-            pytest.fail(why + "; CI is set, so this may not be skipped")
-        pytest.skip(why + "; set CI=true to make their absence a failure")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
 def test_the_script_counts_exactly_as_python(browser):
     page = browser.new_page()
     page.set_content('<!doctype html><html lang="en"><head></head><body></body></html>')
@@ -508,37 +487,6 @@ def test_the_script_counts_exactly_as_python(browser):
         assert counted[:5] == want, name
         assert counted[5] == len(text), name
         assert json.loads(counted[6]) == text.strip(), name
-
-
-def _proxy(client):
-    """Serve the browser's requests to http://chorus.test/ from the Flask test client
-    (signed in, with its own cookies). Playwright routes only the first request of a
-    redirect, so a redirect is answered with a page that goes there itself."""
-
-    def handle(route):
-        request = route.request
-        url = urlsplit(request.url)
-        if url.netloc != "chorus.test":
-            route.abort()
-            return
-        body = request.post_data_buffer
-        answer = client.open(
-            url.path + (f"?{url.query}" if url.query else ""),
-            method=request.method,
-            data=body or None,
-            headers={"Content-Type": request.headers.get("content-type", "")} if body else {},
-        )
-        content = answer.get_data()
-        answer.close()
-        location = answer.headers.get("Location")
-        if 300 <= answer.status_code < 400 and location:
-            page = f'<!doctype html><meta http-equiv="refresh" content="0;url={location}">'
-            route.fulfill(status=200, content_type="text/html", body=page)
-            return
-        headers = {k: v for k, v in answer.headers.items() if k.lower() != "set-cookie"}
-        route.fulfill(status=answer.status_code, headers=headers, body=content)
-
-    return handle
 
 
 READ_FIGURES = """() => Object.fromEntries(
@@ -565,8 +513,8 @@ def test_live_figures_equal_the_servers_check(app, browser):
     add_members(app, [Person(20, "cy"), Person(21, "bn"), Person(22, "ur")])
     organiser = staff_client(app, "organiser")
     page = browser.new_page()
-    page.route("**/*", _proxy(organiser))
-    page.goto("http://chorus.test" + NEW)
+    page.route("**/*", proxy(organiser))
+    page.goto(BASE + NEW)
     page.fill("#code", "p12")
     cases = [(n, t) for n, t in WORST_CASES if "\ud800" not in t and "\r" not in t]
     for index, (name, text) in enumerate(cases):
@@ -607,8 +555,8 @@ def test_the_form_works_without_javascript(app, browser):
     organiser = staff_client(app, "organiser")
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    page.route("**/*", _proxy(organiser))
-    page.goto("http://chorus.test" + NEW)
+    page.route("**/*", proxy(organiser))
+    page.goto(BASE + NEW)
     page.fill("#code", "N1")
     page.fill("#title_en", "No script")
     page.fill("#summary_en", "Does it work without JavaScript?")

@@ -34,8 +34,10 @@ from .figures import cost, duration, figures, language, local, money
 from .forms import ConfirmForm
 
 PAGE_SIZE = 50
-#: A progress page reloads itself (no JavaScript) while its broadcast is in these.
+#: A progress page reloads itself (no JavaScript) while its broadcast is in these,
+#: every REFRESH_SECONDS.
 REFRESHING = ("scheduled", "sending")
+REFRESH_SECONDS = 5
 KINDS = ("summary", "reminder")
 
 
@@ -298,23 +300,33 @@ def handled(progress: dict[str, int]) -> int:
 @bp.get("/broadcasts/<int:broadcast_id>")
 @requires(StaffRole.VIEWER)
 def broadcast(broadcast_id: int):
-    """A broadcast's progress; the page reloads itself every 5 s while it is under way."""
+    """A broadcast's progress. While it is under way the page reloads itself every
+    REFRESH_SECONDS with no JavaScript: a `Refresh` header, which browsers treat as
+    <meta http-equiv="refresh">. The page offers to stop that (?auto=off): a reload
+    staff cannot turn off would fail WCAG 2.2.1 (Timing Adjustable), and axe-core
+    flags any <meta> refresh for that reason, whatever the page offers."""
     found = _broadcast(broadcast_id)
     progress = broadcasts_ops.progress(found)
     consultation = (
         db.session.get(Consultation, found.consultation_id) if found.consultation_id else None
     )
-    return render_template(
+    under_way = found.status in REFRESHING
+    auto = request.args.get("auto") != "off"
+    page = render_template(
         "staff/broadcast.html",
         broadcast=found,
         consultation=consultation,
         progress=progress,
         handled=handled(progress),
         texts=texts(found.bodies or {}),
-        refresh=found.status in REFRESHING,
+        under_way=under_way,
+        refresh=under_way and auto,
+        refresh_seconds=REFRESH_SECONDS,
         form=ConfirmForm(),
         timezone=settings().timezone,
     )
+    headers = {"Refresh": str(REFRESH_SECONDS)} if under_way and auto else {}
+    return page, 200, headers
 
 
 def _act(broadcast_id: int, action: str):

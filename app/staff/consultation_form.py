@@ -77,7 +77,7 @@ class _AtMost(Length):
 
     def __init__(self, limit: int):
         super().__init__(max=limit, message=_l("At most %(max)d characters, please.", max=limit))
-        self.field_flags = {}
+        self.field_flags: dict[str, object] = {}
 
 
 def _length(limit: int) -> Length:
