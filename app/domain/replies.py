@@ -12,10 +12,7 @@ from typing import Any, Protocol
 from flask import has_app_context
 from flask_babel import force_locale, gettext
 
-from ..sms import segments
-from ..sms.render import budget, render
-
-LABEL_CHARS = 20  # an option label in a confirmation is cut to this
+from ..sms.render import Option, render
 
 
 class Confirmable(Protocol):
@@ -30,15 +27,11 @@ class Confirmable(Protocol):
     def option_label(self, number: int, language: str, fallback: str = "en") -> str: ...
 
 
-def choice_label(
-    consultation: Confirmable, choice: str, language: str, *, with_label: bool = True
-) -> str:
-    """A choice as a confirmation shows it: YES/NO/ABSTAIN in the language, or `2 Library`."""
+def choice_label(consultation: Confirmable, choice: str, language: str) -> str | Option:
+    """A choice as a confirmation shows it: YES/NO/ABSTAIN in the language, or the
+    option (`2 Library`, which `render` may shorten to `2` to keep the budget)."""
     if consultation.kind == "choice":
-        if not with_label:
-            return choice
-        label = consultation.option_label(int(choice), language)
-        return f"{choice} {label[:LABEL_CHARS].rstrip()}".rstrip()
+        return Option(int(choice), consultation.option_label(int(choice), language))
     words = _choice_words(language) if has_app_context() else _words_now(language)
     return words.get(choice, choice)
 
@@ -75,26 +68,17 @@ def vote_confirmation(
     other: str | None,
 ) -> str:
     """The confirmation text of a recorded vote (`consultation`: anything with the
-    `code`, `kind` and `option_label` of a Consultation)."""
-
-    def confirmation(with_label: bool) -> str:
-        values: dict[str, Any] = {
-            "code": consultation.code,
-            "choice": choice_label(consultation, choice, language, with_label=with_label),
-            "receipt": receipt,
-        }
-        if other:
-            values["other"] = other
-        if kind == "vote_changed":
-            assert previous is not None  # a changed vote had a choice before
-            values["previous"] = choice_label(
-                consultation, previous, language, with_label=with_label
-            )
-        return render(kind, language, **values)
-
-    text = confirmation(with_label=True)
-    # A label is staff text: one accented letter can turn the reply into UCS-2 and double
-    # its cost. The option number alone always fits, so fall back to it.
-    if consultation.kind == "choice" and not segments.fits(text, budget(language)):
-        text = confirmation(with_label=False)
-    return text
+    `code`, `kind` and `option_label` of a Consultation). An option's label is staff
+    text: `render` gives way to the option's number when the label would take the
+    reply over its budget (app/sms/render.py, the shortening rule)."""
+    values: dict[str, Any] = {
+        "code": consultation.code,
+        "choice": choice_label(consultation, choice, language),
+        "receipt": receipt,
+    }
+    if other:
+        values["other"] = other
+    if kind == "vote_changed":
+        assert previous is not None  # a changed vote had a choice before
+        values["previous"] = choice_label(consultation, previous, language)
+    return render(kind, language, **values)

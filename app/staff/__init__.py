@@ -3,8 +3,18 @@
 Importing a screen's module attaches its routes to the blueprint.
 """
 
-# Each screen's module attaches its routes to bp when imported.
-from . import broadcasts, consultations, routes  # noqa: F401
+from . import (  # noqa: F401  (each screen's routes attach themselves to bp)
+    admin,
+    assisted,
+    audit_log,
+    broadcasts,
+    consultations,
+    inbox,
+    outcome,
+    results,
+    routes,
+    translations,
+)
 from .access import init_app
 from .blueprint import bp
 
