@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app import accounts
+from app.api.auth import create_token
 from app.domain import comments, votes
 from app.extensions import db
-from app.models import Broadcast, Consultation, Member
+from app.models import Broadcast, Consultation, Member, StaffRole
 
 # Routes that are not pages to look at (they act, or answer with a file).
 NOT_PAGES = {"staff.logout", "staff.comments_csv", "staff.votes_csv"}
@@ -35,9 +37,18 @@ def seed_console(app, world) -> dict[str, str]:
         comments.add(
             consultation_id=p1.id, member_id=member.id, body="شكرا", channel="sms", language="ar"
         )
+        someone = accounts.create("someone@example.org", "viewer", "a long password!", actor="t")
+        token, _secret = create_token("someone's token", StaffRole.VIEWER)
         db.session.commit()
         vote_id = str(vote.vote.id)
-    return {"code": "P1", "phone": phone, "broadcast_id": broadcast_id, "vote_id": vote_id}
+        extra = {"account_id": str(someone.id), "token_id": str(token.id)}
+    return {
+        "code": "P1",
+        "phone": phone,
+        "broadcast_id": broadcast_id,
+        "vote_id": vote_id,
+        **extra,
+    }
 
 
 def console_pages(app, values: dict[str, str]) -> list[str]:

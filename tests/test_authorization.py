@@ -110,6 +110,10 @@ PARAMS: dict[str, str] = {
     "broadcast_id": "BROADCAST",
     "comment_id": "1",
     "vote_id": "1",
+    # the spare admin that the "disabled" caller signs in as, and the revoked token:
+    # an admin's empty POSTs to them change nothing another caller relies on
+    "account_id": "4",
+    "token_id": "4",
 }
 
 RANK = {VIEWER: 0, ORGANISER: 1, ADMIN: 2}

@@ -131,6 +131,8 @@ def _script(world: World) -> list[tuple[str, str, bool, str | None]]:
         ("en2", "Yes please", FAST, None),
         ("en2", "YES🙂", FAST, None),
         ("en2", "👎", FAST, None),
+        ("en2", "yse", FAST, None),  # a typo: the reply says what was read
+        ("pl", "nei, bo za drogo", FAST, None),  # a typo and a comment
         ("en", "", FULL, None),  # empty: not a common text
         ("en", "x" * 1600, FAST, None),
     ]

@@ -1,5 +1,10 @@
 """The wording of vote confirmations, shared by the full and the fast inbound paths.
 
+A vote read from a slip of a vote word ("yse", see app/domain/typos.py) gets a
+confirmation that says what was read (`vote_typo`, `vote_typo_comment`,
+`vote_typo_other`: `P12: we read "yse" as YES and counted it...`), so the member can
+put it right; `confirm_vote` chooses.
+
 `consultation` here is anything with the `code`, `kind` and `option_label` of a
 Consultation (the ORM row, or `inbound_fast.Row`).
 """
@@ -12,7 +17,12 @@ from typing import Any, Protocol
 from flask import has_app_context
 from flask_babel import force_locale, gettext
 
-from ..sms.render import Option, render
+from ..sms.render import Option, render, render_fitted
+from .typos import MAX_SLIP
+
+TYPED_CHARS = MAX_SLIP  # a member's word quoted in a confirmation is cut to this
+RTL = frozenset({"ar", "ur"})
+FSI, PDI = "\u2068", "\u2069"  # first-strong isolate and its end
 
 
 class Confirmable(Protocol):
@@ -82,3 +92,57 @@ def vote_confirmation(
         assert previous is not None  # a changed vote had a choice before
         values["previous"] = choice_label(consultation, previous, language)
     return render(kind, language, **values)
+
+
+def echo(word: str, language: str) -> str:
+    """A member's word as a confirmation quotes it: at most TYPED_CHARS characters and, in
+    a right-to-left text, isolated, so a Latin word cannot turn the sentence around it."""
+    word = word[:TYPED_CHARS]
+    return f"{FSI}{word}{PDI}" if language in RTL else word
+
+
+def confirm_vote(
+    consultation: Confirmable,
+    language: str,
+    *,
+    choice: str,
+    previous: str | None,
+    receipt: str,
+    other: str | None,
+    with_comment: bool,
+    changed: bool,
+    typed: str | None = None,
+) -> tuple[str, str]:
+    """The kind and text of a recorded vote's confirmation.
+
+    `typed` is the member's word when the vote was read from a slip (Intent.typo): the
+    reply then says what was read. Should that go over the budget (a word in another
+    script turns an English text into UCS-2), the usual confirmation is sent instead;
+    it names the choice too.
+    """
+    if typed:
+        kind = "vote_typo_comment" if with_comment else "vote_typo"
+        if other:
+            kind = "vote_typo_other"
+        values: dict[str, Any] = {
+            "code": consultation.code,
+            "typed": echo(typed, language),
+            "vote": choice_label(consultation, choice, language),
+            "receipt": receipt,
+        }
+        if other:
+            values["other"] = other
+        fitted = render_fitted(kind, language, values)
+        if fitted.within:
+            return kind, fitted.text
+    kind = vote_reply_kind(with_comment, other, changed)
+    text = vote_confirmation(
+        kind,
+        consultation,
+        language,
+        choice=choice,
+        previous=previous,
+        receipt=receipt,
+        other=other,
+    )
+    return kind, text

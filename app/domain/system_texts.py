@@ -16,7 +16,7 @@ plural form at its largest, option 20 (MAX_OPTIONS) with labels in GSM-7 escapes
 (two septets each), Welsh, Polish, Romanian, French, Arabic and emoji (two UTF-16 units
 each), the language's own YES/NO/ABSTAIN (which never give way to a number), an
 ORG_NAME of 20 GSM-7 characters that starts with a Latin letter and costs 39 septets,
-and each language's longest closing date.
+each language's longest closing date, and a 12-letter word read from a typo.
 
 A new template variable must be added to VARIABLES: `worst_cases` raises KeyError
 naming it, so the budget test fails until it is.
@@ -54,6 +54,7 @@ from .broadcasts import CLOSES_FORMAT
 from .consultations import MAX_OPTIONS, MAX_QUORUM
 from .inbound import TALLY_TOP, language_menu
 from .links import SALT
+from .replies import TYPED_CHARS, echo
 from .votes import RECEIPT_ALPHABET, RECEIPT_LENGTH
 
 #: The largest count a text shows: more people than any community (MAX_QUORUM).
@@ -209,6 +210,14 @@ VARIABLES: dict[str, Variable] = {
         _one(StaffText(WORST_TITLE)),
     ),
     "url": Variable("a member's personal link", lambda c: [worst_url()]),
+    "vote": Variable(
+        "the vote read from a typo: YES, NO or ABSTAIN in the language", lambda c: c.vote_words()
+    ),
+    "typed": Variable(
+        "the member's word read as a vote, such as yse (at most 12 letters; a word in "
+        "another script that would go over gets the usual confirmation instead)",
+        lambda c: [echo("X" * TYPED_CHARS, c.language)],
+    ),
 }
 
 #: What a placeholder inside a msgid stands for, where the template renames it.
@@ -274,6 +283,9 @@ WHEN: dict[str, str] = {
     "vote_comment_other": "the reply to a vote with a comment, when another is open too",
     "vote_recorded": "the reply to a first vote",
     "vote_recorded_other": "the reply to a first vote, when another consultation is open too",
+    "vote_typo": "the reply to a vote read from a typo (yse, tka): says what was read",
+    "vote_typo_comment": "the reply to a vote read from a typo, with a comment",
+    "vote_typo_other": "the reply to a vote read from a typo, when another is open too",
     "welcome": "the reply to any text from a number that is not a member",
 }
 
