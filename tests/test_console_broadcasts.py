@@ -21,7 +21,6 @@ from app.extensions import db
 from app.models import AuditEvent, Broadcast, Consultation, Message, utcnow
 from app.tasks import broadcasts as broadcast_tasks
 from app.worker import sweep
-from tests.console_browser import BASE, axe_violations, chromium, proxy
 from tests.outbox_helpers import (
     Person,
     Staff,
@@ -421,82 +420,3 @@ def test_cost_figure(make_app, fake):
     assert "<dt>Segments</dt><dd>8</dd>" in page
     assert f"€{Decimal('0.0325') * 8:.2f}" == "€0.26"
     assert "<dt>Estimated cost</dt><dd>€0.26</dd>" in page
-
-
-# ---------------------------------------------------------------------- in the browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from chromium()
-
-
-@pytest.mark.parametrize("lang", ["en", "ar"])
-def test_every_page_passes_axe(app, staff, organiser, browser, lang):
-    """The consultation and broadcast pages, in English and Arabic: no WCAG 2.2 AA
-    violation axe-core can find, forms with their errors included."""
-    add_members(app, [*many(3), Person(5, "ar"), Person(6, "cy", groups=("allies",))])
-    staff.consultation(summary={"en": "Open the garden?", "ar": "هل نفتح الحديقة؟"})
-    staff.consultation("C2", kind="choice", open_it=False, title={"en": "Day", "ar": "يوم"})
-    post(organiser, NEW, {"kind": "summary", "when": "now"})
-    later = (utcnow() + timedelta(days=1)).astimezone(ZoneInfo("Europe/London"))
-    at = later.strftime("%Y-%m-%dT%H:%M")
-    post(organiser, NEW, {"kind": "summary", "when": "later", "at": at})
-    done, scheduled = (b.id for b in broadcasts_in(app))
-    organiser.set_cookie("lang", lang)
-    page = browser.new_page()
-    page.route("**/*", proxy(organiser))
-    found = {}
-
-    def check(name: str) -> None:
-        assert page.evaluate("document.documentElement.lang") == lang, name
-        found[name] = axe_violations(page)
-
-    for path in (
-        "/staff/consultations",
-        "/staff/consultations/new",
-        "/staff/consultations/P12",
-        "/staff/consultations/C2",
-        "/staff/consultations/C2/edit",
-        "/staff/consultations/C2/open",
-        "/staff/consultations/P12/close",
-        NEW,
-        NEW + "?kind=reminder",
-        f"/staff/broadcasts/{done}",
-        f"/staff/broadcasts/{scheduled}",
-        f"/staff/broadcasts/{scheduled}/cancel",
-        "/staff/broadcasts",
-    ):
-        page.goto(BASE + path)
-        check(path)
-    page.goto(BASE + "/staff/consultations/new")
-    page.fill("#code", "bad code")
-    page.fill("#quorum", "-3")
-    with page.expect_navigation():
-        page.click('button[value="save"]')
-    check("the form with errors")
-    page.goto(BASE + NEW)
-    with page.expect_navigation():
-        page.click('form[action$="/broadcast/confirm"] button[type="submit"]')
-    check("the confirm step")
-    page.close()
-    assert {name: v for name, v in found.items() if v} == {}
-
-
-def test_the_progress_page_reloads_itself_without_javascript(app, staff, organiser, browser):
-    add_members(app, many(2))
-    staff.consultation()
-    later = (utcnow() + timedelta(days=1)).astimezone(ZoneInfo("Europe/London"))
-    at = later.strftime("%Y-%m-%dT%H:%M")
-    post(organiser, NEW, {"kind": "summary", "when": "later", "at": at})
-    (broadcast,) = broadcasts_in(app)
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    page.route("**/*", proxy(organiser))
-    page.goto(f"{BASE}/staff/broadcasts/{broadcast.id}")
-    # The Refresh header asks for a reload after 5 s: the page loads again by itself.
-    page.wait_for_event("load", timeout=15_000)
-    assert page.url == f"{BASE}/staff/broadcasts/{broadcast.id}"
-    page.click("text=Stop updating")
-    page.wait_for_url("**?auto=off")
-    context.close()

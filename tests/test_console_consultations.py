@@ -4,7 +4,6 @@ and cost figures (server and app/static/segments.js, in chromium), opening and c
 from __future__ import annotations
 
 import html
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,18 +19,12 @@ from app.extensions import db
 from app.models import AuditEvent, Comment, Consultation, Vote, utcnow
 from app.sms import segments
 from app.sms.render import render
-from tests.console_browser import BASE, chromium, proxy
 from tests.outbox_helpers import Person, add_members
 from tests.segment_cases import WORST_CASES
 from tests.staff_helpers import post, staff_client
 
 SCRIPT = Path(__file__).resolve().parent.parent / "app" / "static" / "segments.js"
 NEW = "/staff/consultations/new"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from chromium()
 
 
 @pytest.fixture
@@ -462,112 +455,6 @@ def test_unknown_codes_are_404(app, organiser):
     assert organiser.get("/staff/consultations/Z99").status_code == 404
     assert organiser.get("/staff/consultations/Z99/edit").status_code == 404
     assert organiser.get("/staff/consultations/not-a-code").status_code == 404
-
-
-# ---------------------------------------------------------------------- in the browser
-
-
-def test_the_script_counts_exactly_as_python(browser):
-    page = browser.new_page()
-    page.set_content('<!doctype html><html lang="en"><head></head><body></body></html>')
-    page.add_script_tag(path=str(SCRIPT))
-    texts = [text for _, text in WORST_CASES]
-    got = page.evaluate(
-        """texts => JSON.parse(texts).map(t => {
-            const c = ChorusSegments.count(t);
-            return [c.encoding, c.segments, c.units, c.perSegment, c.remaining, c.characters,
-                    JSON.stringify(ChorusSegments.strip(t))];
-        })""",
-        json.dumps(texts),
-    )
-    page.close()
-    for (name, text), counted in zip(WORST_CASES, got, strict=True):
-        info = segments.count(text)
-        want = [info.encoding, info.segments, info.units, info.per_segment, info.remaining]
-        assert counted[:5] == want, name
-        assert counted[5] == len(text), name
-        assert json.loads(counted[6]) == text.strip(), name
-
-
-READ_FIGURES = """() => Object.fromEntries(
-    [...document.querySelectorAll('[data-figures]')].map(e => [e.dataset.figures, {
-        characters: e.querySelector('[data-out=characters]').textContent,
-        encoding: e.querySelector('[data-out=encoding]').textContent,
-        segments: e.querySelector('[data-out=segments]').textContent,
-        recipients: e.querySelector('[data-out=recipients]').textContent,
-        amount: e.querySelector('[data-out=cost]').dataset.amount,
-        fallback: e.querySelector('[data-out=fallback]').hidden,
-        over: e.querySelector('[data-out=over]').hidden,
-    }]).concat([['total', {
-        recipients: document.querySelector('[data-total=recipients]').textContent,
-        segments: document.querySelector('[data-total=segments]').textContent,
-        amount: document.querySelector('[data-total=cost]').dataset.amount,
-        over: document.querySelector('[data-total=over]').hidden,
-    }]]))"""
-
-
-def test_live_figures_equal_the_servers_check(app, browser):
-    """Typed in chromium, the script's figures for every language equal what "Check"
-    then shows from the server, over the worst-case strings, for every kind."""
-    add_members(app, [Person(n) for n in range(3)] + [Person(10 + n, "ar") for n in range(2)])
-    add_members(app, [Person(20, "cy"), Person(21, "bn"), Person(22, "ur")])
-    organiser = staff_client(app, "organiser")
-    page = browser.new_page()
-    page.route("**/*", proxy(organiser))
-    page.goto(BASE + NEW)
-    page.fill("#code", "p12")
-    cases = [(n, t) for n, t in WORST_CASES if "\ud800" not in t and "\r" not in t]
-    for index, (name, text) in enumerate(cases):
-        kind = ("yes_no", "choice", "open")[index % 3]
-        page.check(f'input[name="kind"][value="{kind}"]')
-        page.fill("#summary_en", text)
-        page.fill("#summary_ar", text[::-1] if index % 2 else "")
-        page.fill("#options_en-0", "Sunday €" if kind == "choice" else "")
-        page.fill("#options_cy-1", text[:90] if kind == "choice" else "")
-        live = page.evaluate(READ_FIGURES)
-        # ... and they are the sender's: the text summary_bodies() makes of the same.
-        summaries = {"en": text.strip(), "ar": text[::-1].strip() if index % 2 else ""}
-        options = [{"label": {"en": "Sunday €"}}, {"label": {"cy": text[:90].strip()}}]
-        draft = Consultation(
-            code="P12",
-            kind=kind,
-            summary={lang: value for lang, value in summaries.items() if value},
-            options=[o for o in options if all(o["label"].values())] if kind == "choice" else [],
-        )
-        with app.test_request_context():
-            bodies = broadcasts_ops.summary_bodies(draft, app.config["CHORUS"])
-        for lang in ("en", "ar", "cy"):
-            info = segments.count(bodies[lang])
-            want = [str(len(bodies[lang])), info.encoding, str(info.segments)]
-            got = [live[lang]["characters"], live[lang]["encoding"], live[lang]["segments"]]
-            assert got == want, (name, lang)
-        with page.expect_navigation():
-            page.click('button[value="check"]')
-        checked = page.evaluate(READ_FIGURES)
-        assert live == checked, name
-    with app.app_context():
-        assert db.session.execute(select(func.count()).select_from(Consultation)).scalar() == 0
-    page.close()
-
-
-def test_the_form_works_without_javascript(app, browser):
-    """Saving a draft in a browser with JavaScript off."""
-    organiser = staff_client(app, "organiser")
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    page.route("**/*", proxy(organiser))
-    page.goto(BASE + NEW)
-    page.fill("#code", "N1")
-    page.fill("#title_en", "No script")
-    page.fill("#summary_en", "Does it work without JavaScript?")
-    with page.expect_navigation():
-        page.click('button[value="check"]')
-    assert page.input_value("#summary_en") == "Does it work without JavaScript?"
-    page.click('button[value="save"]')
-    page.wait_for_url("**/staff/consultations/N1")
-    assert "Draft N1 saved." in page.content()
-    context.close()
-    assert get_consultation(app, "N1").summary == {"en": "Does it work without JavaScript?"}
 
 
 def test_time_helpers_use_the_timezone(app):

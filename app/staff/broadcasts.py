@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -30,7 +30,7 @@ from ..models import BROADCAST_STATUSES, Broadcast, Consultation, StaffRole, utc
 from ..tasks import broadcasts as broadcast_tasks
 from .access import actor, requires
 from .blueprint import bp
-from .figures import cost, duration, figures, language, local, money
+from .figures import cost, duration, figures, language, local, money, page_url
 from .forms import ConfirmForm
 
 PAGE_SIZE = 50
@@ -223,7 +223,7 @@ def broadcast_send(code: str):
         )
     else:
         flash(gettext("Broadcast started: %(n)d members.", n=recipients))
-    return redirect(url_for("staff.broadcast", broadcast_id=broadcast.id), code=303)
+    return redirect(page_url("staff.broadcast", broadcast_id=broadcast.id), code=303)
 
 
 # ---------------------------------------------------------------------- the list
@@ -340,7 +340,7 @@ def _act(broadcast_id: int, action: str):
     except DomainError as refusal:
         db.session.rollback()
         flash(refusal.message, "error")
-        return redirect(url_for("staff.broadcast", broadcast_id=broadcast_id), code=303)
+        return redirect(page_url("staff.broadcast", broadcast_id=broadcast_id), code=303)
     db.session.commit()
     if action == "resume":
         broadcast_tasks.after_resume(found)
@@ -351,7 +351,7 @@ def _act(broadcast_id: int, action: str):
             "cancel": gettext("Broadcast cancelled: every text not yet sent is skipped."),
         }[action]
     )
-    return redirect(url_for("staff.broadcast", broadcast_id=broadcast_id), code=303)
+    return redirect(page_url("staff.broadcast", broadcast_id=broadcast_id), code=303)
 
 
 @bp.post("/broadcasts/<int:broadcast_id>/pause")

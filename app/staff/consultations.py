@@ -7,7 +7,7 @@ a problem comes back with the message next to the field (422) and nothing writte
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request
 from flask_babel import gettext
 from sqlalchemy import func, select
 
@@ -25,7 +25,7 @@ from ..models import (
 from .access import actor, requires
 from .blueprint import bp
 from .consultation_form import ConsultationForm, known_groups, sms_figures
-from .figures import language, local, money, page_language, price_text, text_dir
+from .figures import language, local, money, page_language, page_url, price_text, text_dir
 from .forms import ConfirmForm
 
 PAGE_SIZE = 50
@@ -80,6 +80,7 @@ def consultation_helpers() -> dict[str, object]:
         "local_time": local,
         "money": money,
         "pick_text": pick,
+        "page_url": page_url,
     }
 
 
@@ -221,7 +222,7 @@ def _edit(form: ConsultationForm, found: Consultation | None):
         return _form_page(form, found, refusal.status)
     db.session.commit()
     flash(gettext("Draft %(code)s saved.", code=saved.code))
-    return redirect(url_for("staff.consultation", code=saved.code), code=303)
+    return redirect(page_url("staff.consultation", code=saved.code), code=303)
 
 
 @bp.route("/consultations/new", methods=["GET", "POST"])
@@ -241,7 +242,7 @@ def consultation_edit(code: str):
     found = _consultation(code)
     if found.status != "draft":
         flash(gettext("Only a draft can be edited; %(code)s is not one.", code=found.code), "error")
-        return redirect(url_for("staff.consultation", code=found.code), code=303)
+        return redirect(page_url("staff.consultation", code=found.code), code=303)
     form = ConsultationForm(new=False, groups=known_groups(list(found.audience or [])))
     if request.method == "GET":
         form.fill(found)
@@ -272,13 +273,13 @@ def _change(code: str, what: str):
     except DomainError as refusal:
         db.session.rollback()
         flash(refusal.message, "error")
-        return redirect(url_for("staff.consultation", code=code), code=303)
+        return redirect(page_url("staff.consultation", code=code), code=303)
     db.session.commit()
     if what == "open":
         flash(gettext("%(code)s is open for replies.", code=found.code))
     else:
         flash(gettext("%(code)s is closed: later replies are refused.", code=found.code))
-    return redirect(url_for("staff.consultation", code=found.code), code=303)
+    return redirect(page_url("staff.consultation", code=found.code), code=303)
 
 
 @bp.route("/consultations/<code>/open", methods=["GET", "POST"])

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
+from flask import request, url_for
 from flask_babel import format_currency, format_timedelta, get_locale
 
 from ..config import RTL_LANGUAGES, settings
@@ -24,6 +25,12 @@ from ..sms import segments
 WHEN = "EEE d MMM y, HH:mm"
 #: What a datetime-local input holds.
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+
+
+def page_url(endpoint: str, **values: object) -> str:
+    """url_for that keeps the page's ?lang=, so a flow stays in the language it began in."""
+    values.setdefault("lang", request.args.get("lang") or None)
+    return url_for(endpoint, **values)
 
 
 def page_language() -> str:
