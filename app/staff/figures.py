@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -27,7 +28,7 @@ WHEN = "EEE d MMM y, HH:mm"
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 
 
-def page_url(endpoint: str, **values: object) -> str:
+def page_url(endpoint: str, **values: Any) -> str:
     """url_for that keeps the page's ?lang=, so a flow stays in the language it began in."""
     values.setdefault("lang", request.args.get("lang") or None)
     return url_for(endpoint, **values)
