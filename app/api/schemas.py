@@ -612,9 +612,7 @@ class BroadcastSchema(ApiSchema):
 
     @pre_dump
     def _from_broadcast(self, broadcast: Broadcast, **_: Any) -> dict[str, Any]:
-        n = broadcasts_ops.counts(broadcast)
-        rows = sum(n.values())
-        expanded = broadcast.expanded_at is not None
+        progress = broadcasts_ops.progress(broadcast)
         consultation = (
             db.session.get(Consultation, broadcast.consultation_id)
             if broadcast.consultation_id is not None
@@ -625,14 +623,14 @@ class BroadcastSchema(ApiSchema):
             "kind": broadcast.kind,
             "consultation": consultation.code if consultation else None,
             "status": broadcast.status,
-            "total": rows + broadcast.skipped_at_start if expanded else broadcast.total,
-            "sent": n.get("sent", 0) + n.get("delivered", 0) + n.get("undelivered", 0),
-            "delivered": n.get("delivered", 0),
-            "undelivered": n.get("undelivered", 0),
-            "failed": n.get("failed", 0),
-            "skipped": n.get("skipped", 0) + broadcast.skipped_at_start,
-            "pending": n.get("queued", 0) + n.get("sending", 0),
-            "unknown_texts": n.get("unknown", 0),
+            "total": progress["total"],
+            "sent": progress["sent"],
+            "delivered": progress["delivered"],
+            "undelivered": progress["undelivered"],
+            "failed": progress["failed"],
+            "skipped": progress["skipped"],
+            "pending": progress["pending"],
+            "unknown_texts": progress["unknown"],
             "scheduled_at": broadcast.scheduled_at,
             "started_at": broadcast.started_at,
             "completed_at": broadcast.completed_at,

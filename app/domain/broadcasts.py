@@ -193,6 +193,12 @@ def recipients_by_language(clauses: list[Any]) -> dict[str, int]:
     return {language: n for language, n in rows}
 
 
+def audience_by_language(groups: list[str]) -> dict[str, int]:
+    """Active members in any of `groups` (everyone when empty), per language: who a
+    consultation with that audience would text."""
+    return recipients_by_language(_audience_clauses(None, groups, "all", ""))
+
+
 def _describe(
     bodies: dict[str, str], per_language: dict[str, int], default: str, sources: dict[str, str]
 ) -> dict[str, Any]:
@@ -687,6 +693,45 @@ def counts(broadcast: Broadcast) -> dict[str, int]:
         .group_by(Message.status)
     )
     return {status: n for status, n in rows}
+
+
+def progress(broadcast: Broadcast) -> dict[str, int]:
+    """Where a broadcast is, as staff read it (the API and the console alike).
+
+    `total`: audience members (texted, to be texted, skipped); `sent`: accepted by
+    Twilio, including those since delivered or undelivered; `pending`: queued or being
+    sent; `skipped`: never sent (not active at the start, opted out, or cancelled);
+    `unknown`: in doubt for good, never sent again.
+    """
+    return _progress(broadcast, counts(broadcast))
+
+
+def progress_of(broadcasts: list[Broadcast]) -> dict[int, dict[str, int]]:
+    """`progress` of each of `broadcasts` (a page of them), with one query."""
+    by_id: dict[int, dict[str, int]] = {b.id: {} for b in broadcasts}
+    if by_id:
+        rows = db.session.execute(
+            select(Message.broadcast_id, Message.status, func.count())
+            .where(Message.broadcast_id.in_(list(by_id)))
+            .group_by(Message.broadcast_id, Message.status)
+        )
+        for broadcast_id, status, n in rows:
+            by_id[broadcast_id][status] = n
+    return {b.id: _progress(b, by_id[b.id]) for b in broadcasts}
+
+
+def _progress(broadcast: Broadcast, n: dict[str, int]) -> dict[str, int]:
+    expanded = broadcast.expanded_at is not None
+    return {
+        "total": sum(n.values()) + broadcast.skipped_at_start if expanded else broadcast.total,
+        "sent": n.get("sent", 0) + n.get("delivered", 0) + n.get("undelivered", 0),
+        "delivered": n.get("delivered", 0),
+        "undelivered": n.get("undelivered", 0),
+        "failed": n.get("failed", 0),
+        "skipped": n.get("skipped", 0) + broadcast.skipped_at_start,
+        "pending": n.get("queued", 0) + n.get("sending", 0),
+        "unknown": n.get("unknown", 0),
+    }
 
 
 def _code(consultation_id: int | None) -> str | None:

@@ -7,6 +7,8 @@ from . import (  # noqa: F401  (each screen's routes attach themselves to bp)
     admin,
     assisted,
     audit_log,
+    broadcasts,
+    consultations,
     inbox,
     outcome,
     results,
