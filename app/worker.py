@@ -10,7 +10,8 @@ The sweeper is a thread in every worker; a Redis tick makes sure only one of the
 sweeps per interval. Each sweep, in order: closes consultations whose `closes_at`
 has passed, sends due reminders, starts due scheduled broadcasts, re-queues
 expansions and batches whose jobs were lost (Redis flushed or restarted, a worker
-killed), takes back stale claims, and re-queues due retries. Everything it does
+killed), takes back stale claims, re-queues due retries, and re-queues member imports
+whose job was lost (clearing out old imports' rows). Everything it does
 is read from the database, so it recovers from any loss of Redis state.
 
 Without REDIS_URL there is no RQ: jobs run in threads of the web process and the
@@ -36,6 +37,7 @@ from .extensions import db
 from .jobs import Jobs
 from .tasks import broadcasts as broadcast_tasks
 from .tasks import consultations as consultation_tasks
+from .tasks import member_import as member_import_tasks
 from .tasks import outbox as outbox_tasks
 from .tasks import recovery as recovery_tasks
 from .tasks.sender import close_outbox
@@ -66,6 +68,7 @@ def sweep() -> dict[str, Any]:
         ("batches", broadcast_tasks.pump_broadcasts),
         ("singles", outbox_tasks.pump_singles),
         ("recovered_inbound", recovery_tasks.recover_inbound_due),
+        ("member_imports", member_import_tasks.resume_stalled),
     ]
     done: dict[str, Any] = {}
     for name, step in steps:

@@ -3,7 +3,7 @@
 Importing a screen's module attaches its routes to the blueprint.
 """
 
-from . import routes  # noqa: F401  (the routes attach themselves to bp)
+from . import dashboard, member_import, members, routes  # noqa: F401  (routes attach to bp)
 from .access import init_app
 from .blueprint import bp
 
