@@ -252,7 +252,8 @@ class MemberImportRow(Model):
     phone: Mapped[str] = mapped_column(String(40))
     name: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(16))
-    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Group names separated by ";" (checked names cannot hold one).
+    groups: Mapped[str] = mapped_column(Text, default="")
     # Why the row will not be added (a code, see app/domain/member_import.py), or None.
     error: Mapped[str | None] = mapped_column(String(32))
     # The line the same number was first seen on (for duplicates in the file).
@@ -447,6 +448,8 @@ class Message(Model):
         Index("ix_message_broadcast_batch_status", "broadcast_id", "batch", "status"),
         Index("ix_message_member_consultation", "member_id", "consultation_id"),
         Index("ix_message_status_next_attempt", "status", "next_attempt_at"),
+        # The console's "failed in the last day": a range of this index, whatever the size.
+        Index("ix_message_status_updated", "status", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -17,6 +17,7 @@ from app.models import (
     Comment,
     Consultation,
     Member,
+    MemberImport,
     MemberStatus,
     Message,
     MessageStatus,
@@ -50,6 +51,7 @@ CLOSED = {
     ("broadcast", "kind"),
     ("broadcast", "audience_filter"),
     ("broadcast", "status"),
+    ("member_import", "status"),
 }
 
 # A copied row must not collide with its original on a unique key (SQL expressions).
@@ -104,7 +106,8 @@ def rows(app) -> dict[str, int]:
         db.session.flush()
         change = VoteChange(vote_id=vote.id, choice="yes", channel="sms")
         comment = Comment(member_id=member.id, body="hello", channel="web", language="en")
-        db.session.add_all([change, comment])
+        upload = MemberImport(created_by="staff:someone@example.org")
+        db.session.add_all([change, comment, upload])
         db.session.commit()
         return {
             "member": member.id,
@@ -115,6 +118,7 @@ def rows(app) -> dict[str, int]:
             "vote": vote.id,
             "vote_change": change.id,
             "comment": comment.id,
+            "member_import": upload.id,
         }
 
 

@@ -24,9 +24,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
@@ -247,8 +248,8 @@ def create_import(
     db.session.add(upload)
     db.session.flush()
     for part in _chunks(rows, STORE):
-        db.session.execute(
-            insert(MemberImportRow),
+        bulk_insert(
+            MemberImportRow.__table__,
             [
                 {
                     "import_id": upload.id,
@@ -256,7 +257,7 @@ def create_import(
                     "phone": row.phone,
                     "name": row.name,
                     "language": row.language,
-                    "groups": row.groups,
+                    "groups": ";".join(row.groups),
                     "error": row.error,
                     "first_line": row.first_line,
                     "opted_out": row.opted_out,
@@ -401,7 +402,7 @@ def _add(rows: Sequence[Any], actor: str, now: datetime) -> tuple[dict[str, int]
     values = [_member_values(row, stopped.get(row.phone), actor, now) for row in new]
     try:
         with db.session.begin_nested():
-            ids = _insert(values)
+            ids = _insert_members(values)
     except IntegrityError:
         # A number became a member between the look and the insert (a JOIN by text):
         # one at a time, each in its own savepoint, leaving that one as it is.
@@ -409,24 +410,64 @@ def _add(rows: Sequence[Any], actor: str, now: datetime) -> tuple[dict[str, int]
         for one in values:
             try:
                 with db.session.begin_nested():
-                    ids.update(_insert([one]))
+                    ids.update(_insert_members([one]))
             except IntegrityError:
                 continue
     groups = [
         {"member_id": ids[row.phone], "name": name}
         for row in new
-        if row.phone in ids
-        for name in row.groups
+        if row.phone in ids and row.groups
+        for name in row.groups.split(";")
     ]
     for part in _chunks(groups, STORE):
-        db.session.execute(insert(MemberGroup), list(part))
+        bulk_insert(MemberGroup.__table__, list(part))
     opted_out = [ids[phone] for phone in stopped if phone in ids]
     return ids, opted_out
 
 
-def _insert(values: list[dict[str, Any]]) -> dict[str, int]:
-    rows = db.session.execute(insert(Member).returning(Member.id, Member.phone), values)
-    return {phone: member_id for member_id, phone in rows}
+def _insert_members(values: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert members; {phone: id} of those inserted."""
+    inserted = bulk_insert(Member.__table__, values, returning=("id", "phone"))
+    if inserted is None:  # no RETURNING here: ask for the ids by number
+        phones = [one["phone"] for one in values]
+        inserted = list(
+            db.session.execute(select(Member.id, Member.phone).where(Member.phone.in_(phones)))
+        )
+    return {phone: member_id for member_id, phone in inserted}
+
+
+def bulk_insert(
+    table: Table, rows: list[dict[str, Any]], returning: tuple[str, ...] = ()
+) -> list[Any] | None:
+    """Insert `rows` (dicts with the same keys) into `table` at once.
+
+    PostgreSQL: one INSERT ... SELECT FROM unnest(one array per column), a few times
+    faster than an executemany of as many rows, and the `returning` columns' rows come
+    back. Elsewhere (SQLite, whose executemany is native): an executemany, and None
+    for `returning` (SQLite cannot return rows from one).
+    """
+    if not rows:
+        return [] if returning else None
+    bind = db.session.get_bind()
+    if bind.dialect.name != "postgresql":
+        db.session.execute(table.insert(), rows)
+        return None
+    names = list(rows[0])
+    arrays = ", ".join(
+        f"CAST(:a{i} AS {table.c[name].type.compile(bind.dialect)}[])"
+        for i, name in enumerate(names)
+    )
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+    if returning:
+        sql += " RETURNING " + ", ".join(returning)
+    params = {f"a{i}": [_plain(row[name]) for row in rows] for i, name in enumerate(names)}
+    result = db.session.execute(text(sql), params)
+    return list(result) if returning else None
+
+
+def _plain(value: Any) -> Any:
+    """A value as the database driver takes it inside an array (an enum as its value)."""
+    return value.value if isinstance(value, Enum) else value
 
 
 def _member_values(

@@ -2,7 +2,7 @@
 
 Everything is asked of the database a page at a time: a page is at most `size` rows
 found by keyset on `member.id` (newest first), so page 2,000 of 100,000 members costs
-what page 1 does. A count is given only up to a cap (`count_capped`).
+what page 1 does. How many match is said only where that is cheap (`count_for`).
 
 Searching by number: whatever is typed (`07400 123456`, `+44 7400 123456`,
 `0044 7400...`, `7400 1234`) is read as a phone number first. A whole valid number
@@ -15,12 +15,13 @@ start with 0 may also be from the middle or the end: those match too); other dig
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import Row, exists, func, or_, select, text
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
@@ -29,6 +30,7 @@ from ..phones import try_e164
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000
+FILTER_COUNT_CAP = 1_000  # a filtered list says "more than 1,000" past this
 EXPORT_CHUNK = 1000
 MIN_DIGITS = 3
 GROUP_CHOICES = 200  # group names offered in the filter
@@ -170,40 +172,88 @@ def page(
 
 def count_capped(query: MemberQuery, region: str, cap: int = COUNT_CAP) -> tuple[int, bool]:
     """(how many members match, True when there are more than `cap`): counting stops
-    at the cap, so a broad search costs no more than `cap` rows."""
+    at the cap, so a broad filter costs no more than `cap` rows."""
     inner = select(Member.id).where(*clauses(query, region)).limit(cap + 1).subquery()
     n = int(db.session.execute(select(func.count()).select_from(inner)).scalar_one())
     return min(n, cap), n > cap
 
 
+def count_all() -> int:
+    """Every member (one pass over the table's smallest index)."""
+    return int(db.session.execute(select(func.count()).select_from(Member)).scalar_one())
+
+
+def count_for(query: MemberQuery, region: str, shown: Page, first: bool) -> tuple[int, bool]:
+    """What to say about how many match, at a bounded cost: (n, True) means "more than
+    n". No search: all of them. The first page not full: what it shows. A text search
+    (which reads the whole table): no more than the page says. Filters: up to a cap."""
+    if query.empty:
+        return count_all(), False
+    if first and shown.older is None:
+        return len(shown.members), False
+    if query.text.strip():
+        return len(shown.members), True
+    return count_capped(query, region, FILTER_COUNT_CAP)
+
+
 def group_names(limit: int = GROUP_CHOICES) -> list[str]:
-    """Group names in use, sorted (at most `limit`: a filter, not a report)."""
+    """Group names in use, sorted (at most `limit`: a filter, not a report).
+
+    A "loose index scan": one step through the (name, member_id) index per name, so
+    a few names among 200,000 memberships cost a few index lookups, not a scan."""
     rows = db.session.execute(
-        select(MemberGroup.name).distinct().order_by(MemberGroup.name).limit(limit)
+        text(
+            "WITH RECURSIVE names(name) AS ("
+            " SELECT min(name) FROM member_group"
+            " UNION ALL"
+            " SELECT (SELECT min(g.name) FROM member_group g WHERE g.name > names.name)"
+            " FROM names WHERE names.name IS NOT NULL"
+            ") SELECT name FROM names WHERE name IS NOT NULL LIMIT :limit"
+        ),
+        {"limit": limit},
     )
     return [name for (name,) in rows]
 
 
-def export_rows(query: MemberQuery, region: str, chunk: int = EXPORT_CHUNK) -> Iterator[Member]:
-    """Every member matching `query`, oldest first, read `chunk` at a time (with groups);
-    for a streamed export: never the whole table in memory at once."""
+EXPORT_FIELDS = (
+    Member.id,
+    Member.phone,
+    Member.name,
+    Member.language,
+    Member.status,
+    Member.consent_at,
+    Member.consent_source,
+    Member.opted_out_at,
+    Member.opt_out_source,
+    Member.created_at,
+)
+
+
+def export_rows(
+    query: MemberQuery, region: str, chunk: int = EXPORT_CHUNK
+) -> Iterator[tuple[Row[Any], list[str]]]:
+    """(the member's EXPORT_FIELDS, their group names) for every member matching
+    `query`, oldest first, read `chunk` at a time as plain rows (no ORM objects): for a
+    streamed export, never the whole table in memory at once."""
     where = clauses(query, region)
     last = 0
     while True:
-        members = (
-            db.session.execute(
-                select(Member)
-                .options(selectinload(Member.group_rows))
-                .where(*where, Member.id > last)
-                .order_by(Member.id)
-                .limit(chunk)
-            )
-            .scalars()
-            .all()
-        )
-        if not members:
+        rows = db.session.execute(
+            select(*EXPORT_FIELDS).where(*where, Member.id > last).order_by(Member.id).limit(chunk)
+        ).all()
+        if not rows:
             return
-        yield from members
-        last = members[-1].id
-        for member in members:  # written out: let them go (their groups go with them)
-            db.session.expunge(member)
+        ids = [row.id for row in rows]
+        groups: dict[int, list[str]] = defaultdict(list)
+        # By id range, not a list of 1,000 ids: the ranges of successive chunks do not
+        # overlap, so a sparse filter reads each membership at most once in all.
+        memberships = db.session.execute(
+            select(MemberGroup.member_id, MemberGroup.name)
+            .where(MemberGroup.member_id.between(ids[0], ids[-1]))
+            .order_by(MemberGroup.member_id, MemberGroup.name)
+        )
+        for member_id, name in memberships:
+            groups[member_id].append(name)
+        for row in rows:
+            yield row, groups.get(row.id, [])
+        last = ids[-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from typing import Any
 
 from flask import (
     Response,
@@ -24,7 +25,7 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from .. import audit
 from ..config import settings
@@ -131,15 +132,15 @@ def members():
     page, newest first."""
     form, query = _search()
     region = settings().default_region
-    page = listing.page(query, region, before=_int_arg("before"), after=_int_arg("after"))
-    count, more = listing.count_capped(query, region)
+    before, after = _int_arg("before"), _int_arg("after")
+    page = listing.page(query, region, before=before, after=after)
+    count, more = listing.count_for(query, region, page, first=before is None and after is None)
     return render_template(
         "staff/members.html",
         form=form,
         page=page,
         count=count,
         count_more=more,
-        cap=listing.COUNT_CAP,
         filters=_filters(query),
         searched=not query.empty,
         status_names=STATUS_NAMES,
@@ -174,19 +175,19 @@ def _cell(value: str | None) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _csv(rows: Iterator[Member], whole: bool) -> Iterator[str]:
+def _csv(rows: Iterator[tuple[Row[Any], list[str]]], whole: bool) -> Iterator[str]:
     """The CSV text, 500 members at a time. `whole`: numbers unmasked (decided before
     streaming: the generator runs after the view has returned)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
-    for n, member in enumerate(rows, 1):
+    for n, (member, groups) in enumerate(rows, 1):
         writer.writerow(
             (
                 member.phone if whole else masked(member.phone),
                 _cell(member.name),
                 member.language,
-                ";".join(member.groups),
+                ";".join(groups),
                 member.status,
                 member.consent_at.isoformat() if member.consent_at else "",
                 member.consent_source or "",
