@@ -393,29 +393,14 @@ def run_chunk(import_id: int, *, size: int = CHUNK) -> bool:
 
 
 def _add(rows: Sequence[Any], actor: str, now: datetime) -> tuple[dict[str, int], list[int]]:
-    """Insert the rows' members and groups; ({phone: member id} added, ids added opted out)."""
-    existing = _members_among([row.phone for row in rows])
-    new = [row for row in rows if row.phone not in existing]
-    if not new:
-        return {}, []
-    stopped = stopped_among([row.phone for row in new])
-    values = [_member_values(row, stopped.get(row.phone), actor, now) for row in new]
-    try:
-        with db.session.begin_nested():
-            ids = _insert_members(values)
-    except IntegrityError:
-        # A number became a member between the look and the insert (a JOIN by text):
-        # one at a time, each in its own savepoint, leaving that one as it is.
-        ids = {}
-        for one in values:
-            try:
-                with db.session.begin_nested():
-                    ids.update(_insert_members([one]))
-            except IntegrityError:
-                continue
+    """Insert the rows' members and groups, leaving numbers that are members already
+    as they are; ({phone: member id} added, ids added opted out)."""
+    stopped = stopped_among([row.phone for row in rows])
+    values = [_member_values(row, stopped.get(row.phone), actor, now) for row in rows]
+    ids = _insert_members(values)
     groups = [
         {"member_id": ids[row.phone], "name": name}
-        for row in new
+        for row in rows
         if row.phone in ids and row.groups
         for name in row.groups.split(";")
     ]
@@ -426,30 +411,62 @@ def _add(rows: Sequence[Any], actor: str, now: datetime) -> tuple[dict[str, int]
 
 
 def _insert_members(values: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert members; {phone: id} of those inserted."""
-    inserted = bulk_insert(Member.__table__, values, returning=("id", "phone"))
-    if inserted is None:  # no RETURNING here: ask for the ids by number
-        phones = [one["phone"] for one in values]
-        inserted = list(
-            db.session.execute(select(Member.id, Member.phone).where(Member.phone.in_(phones)))
+    """Insert the members whose numbers are not members yet; {phone: id} of those.
+
+    PostgreSQL: one statement that skips a number already there (ON CONFLICT DO
+    NOTHING), however recently it joined. Elsewhere: a look first, then the insert; if
+    a number joined in between (a JOIN by text), one row at a time, each in its own
+    savepoint, leaving that one as it is.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        inserted = bulk_insert(
+            Member.__table__, values, returning=("id", "phone"), skip_existing="phone"
         )
-    return {phone: member_id for member_id, phone in inserted}
+        return {phone: member_id for member_id, phone in inserted or []}
+    existing = _members_among([one["phone"] for one in values])
+    fresh = [one for one in values if one["phone"] not in existing]
+    try:
+        with db.session.begin_nested():
+            return _insert_and_look_up(fresh)
+    except IntegrityError:
+        ids: dict[str, int] = {}
+        for one in fresh:
+            try:
+                with db.session.begin_nested():
+                    ids.update(_insert_and_look_up([one]))
+            except IntegrityError:
+                continue
+        return ids
+
+
+def _insert_and_look_up(values: list[dict[str, Any]]) -> dict[str, int]:
+    if not values:
+        return {}
+    bulk_insert(Member.__table__, values)
+    phones = [one["phone"] for one in values]
+    found = db.session.execute(select(Member.id, Member.phone).where(Member.phone.in_(phones)))
+    return {phone: member_id for member_id, phone in found}
 
 
 def bulk_insert(
-    table: Table, rows: list[dict[str, Any]], returning: tuple[str, ...] = ()
+    table: Table,
+    rows: list[dict[str, Any]],
+    returning: tuple[str, ...] = (),
+    skip_existing: str | None = None,
 ) -> list[Any] | None:
     """Insert `rows` (dicts with the same keys) into `table` at once.
 
     PostgreSQL: one INSERT ... SELECT FROM unnest(one array per column), a few times
-    faster than an executemany of as many rows, and the `returning` columns' rows come
-    back. Elsewhere (SQLite, whose executemany is native): an executemany, and None
-    for `returning` (SQLite cannot return rows from one).
+    faster than an executemany of as many rows; the `returning` columns' rows come
+    back, and `skip_existing` names a unique column whose clashes are skipped (ON
+    CONFLICT DO NOTHING). Elsewhere (SQLite, whose executemany is native): an
+    executemany, None back, and neither option.
     """
     if not rows:
         return [] if returning else None
     bind = db.session.get_bind()
     if bind.dialect.name != "postgresql":
+        assert not returning and skip_existing is None, "PostgreSQL only"
         db.session.execute(table.insert(), rows)
         return None
     names = list(rows[0])
@@ -458,6 +475,8 @@ def bulk_insert(
         for i, name in enumerate(names)
     )
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+    if skip_existing:
+        sql += f" ON CONFLICT ({skip_existing}) DO NOTHING"
     if returning:
         sql += " RETURNING " + ", ".join(returning)
     params = {f"a{i}": [_plain(row[name]) for row in rows] for i, name in enumerate(names)}
