@@ -288,9 +288,12 @@ def test_viewers_may_not_add_edit_or_import(world, viewer):
         "/staff/members/new",
         f"/staff/members/{mid}/edit",
         "/staff/members/import",
+        "/staff/members/imports/1",
     ):
         assert viewer.get(path).status_code == 403
-        assert post(viewer, path, {"phone": "07400 123456", "name": "x"}).status_code == 403
+        assert post(viewer, path, {"phone": "07400 123456", "name": "x"}).status_code in (403, 405)
+    for path in ("/staff/members/imports/1/confirm", "/staff/members/imports/1/discard"):
+        assert post(viewer, path).status_code == 403
     html = viewer.get("/staff/members").get_data(as_text=True)
     assert "/staff/members/new" not in html and "/staff/members/import" not in html
 
@@ -343,6 +346,19 @@ def test_bad_input_gives_the_form_again_with_the_message_by_the_field(
         rf'aria-describedby="[^"]*{field}-error[^"]*"[^>]*id="{field}"', html
     )
     assert count(app, Member) == before
+
+
+def test_every_problem_is_shown_at_once(app, organiser):
+    answer = post(
+        organiser,
+        "/staff/members/new",
+        {"phone": "123", "name": "x", "language": "zz", "groups": "a b!"},
+    )
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    for field in ("phone", "language", "groups"):
+        assert f'id="{field}-error"' in html, field
+    assert count(app, Member) == 0
 
 
 def test_edit_name_language_and_groups(app, world, organiser):
@@ -494,7 +510,10 @@ def test_the_job_run_twice_or_after_a_crash_adds_nobody_twice(make_app):
         running = db.session.get(MemberImport, import_id)
         assert running.status == "running" and running.added == 5
     progress = organiser.get(location).get_data(as_text=True)
-    assert '<meta http-equiv="refresh" content="2">' in progress
+    assert '<meta http-equiv="refresh" content="5">' in progress
+    assert "Stop refreshing" in progress
+    still = organiser.get(location + "?refresh=off").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in still and "5 of 25" in still
     assert 'value="5"' in progress and "5 of 25" in progress
     with app.app_context():
         run_import(import_id, chunk=7)

@@ -11,11 +11,12 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField, ValidationError
 from wtforms.validators import DataRequired, Length
 
-from ..config import LANGUAGES
+from ..config import LANGUAGES, settings
 from ..domain import Invalid
 from ..domain.grammar import language_name
-from ..domain.members import clean_groups
-from ..models import MemberStatus
+from ..domain.members import clean_groups, find_by_phone
+from ..models import Member, MemberStatus
+from ..phones import try_e164
 
 GROUP_SPLIT = re.compile(r"[,;|\s]+")
 
@@ -106,13 +107,29 @@ class MemberForm(FlaskForm):
 
 
 class AddMemberForm(MemberForm):
-    """A new member: their number too."""
+    """A new member: their number too, which must be valid and not a member's yet."""
 
     phone = StringField(
         _l("Phone number"),
         validators=[DataRequired(_l("Enter a phone number."))],
         render_kw={"autocomplete": "off", "type": "tel", "spellcheck": "false", "dir": "ltr"},
     )
+    e164: str | None = None  # the number in E.164, once valid
+    existing: Member | None = None  # the member who has it already
+
+    def validate_phone(self, field) -> None:
+        region = settings().default_region
+        self.e164 = try_e164(field.data or "", region)
+        if self.e164 is None:
+            raise ValidationError(
+                _l(
+                    "That is not a phone number we can use. Write it as it is dialled "
+                    "here (07400 123456) or with its country code (+44 7400 123456)."
+                )
+            )
+        self.existing = find_by_phone(self.e164, region)
+        if self.existing is not None:
+            raise ValidationError(_l("A member already has this number."))
 
 
 class ImportForm(FlaskForm):

@@ -44,7 +44,6 @@ from ..models import (
     StaffRole,
     Vote,
 )
-from ..phones import try_e164
 from .access import actor, can, masked, requires
 from .blueprint import bp
 from .member_forms import STATUS_NAMES, AddMemberForm, MemberForm, MemberSearchForm, split_groups
@@ -258,24 +257,12 @@ def member_new():
     if request.method == "POST":
         refuse_consent_fields()
     if not form.validate_on_submit():
-        return _member_form(form, None, 422 if request.method == "POST" else 200)
+        status = 422 if request.method == "POST" else 200
+        return _member_form(form, None, status, existing=form.existing)
     chorus = settings()
-    phone = try_e164(form.phone.data or "", chorus.default_region)
-    if phone is None:
-        form.phone.errors = [
-            gettext(
-                "That is not a phone number we can use. Write it as it is dialled here "
-                "(07400 123456) or with its country code (+44 7400 123456)."
-            )
-        ]
-        return _member_form(form, None, 422)
-    existing = members_ops.find_by_phone(phone, chorus.default_region)
-    if existing is not None:
-        form.phone.errors = [gettext("A member already has this number.")]
-        return _member_form(form, None, 422, existing=existing)
     try:
         created = members_ops.create_member(
-            phone,
+            form.e164,
             region=chorus.default_region,
             default_language=chorus.default_language,
             name=(form.name.data or "").strip() or None,
