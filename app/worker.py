@@ -11,9 +11,10 @@ sweeps per interval. Each sweep, in order: closes consultations whose `closes_at
 has passed, sends due reminders, starts due scheduled broadcasts, re-queues
 expansions and batches whose jobs were lost (Redis flushed or restarted, a worker
 killed), takes back stale claims, re-queues due retries, recovers inbound texts
-Chorus missed, and empties message bodies older than MESSAGE_RETENTION_DAYS (a few
-bounded batches per sweep). Everything it does is read from the database, so it
-recovers from any loss of Redis state.
+Chorus missed, counts texts for /metrics, empties message bodies older than
+MESSAGE_RETENTION_DAYS (a few bounded batches per sweep), and re-queues member imports
+whose job was lost (clearing out old imports' rows). Everything it does is read from
+the database, so it recovers from any loss of Redis state.
 
 Without REDIS_URL there is no RQ: jobs run in threads of the web process and the
 sweeper runs there too (started with the first request: `init_app`, called by the
@@ -39,6 +40,7 @@ from .jobs import Jobs
 from .tasks import broadcasts as broadcast_tasks
 from .tasks import consultations as consultation_tasks
 from .tasks import counts as count_tasks
+from .tasks import member_import as member_import_tasks
 from .tasks import outbox as outbox_tasks
 from .tasks import privacy as privacy_tasks
 from .tasks import recovery as recovery_tasks
@@ -72,6 +74,7 @@ def sweep() -> dict[str, Any]:
         ("recovered_inbound", recovery_tasks.recover_inbound_due),
         ("counted", count_tasks.publish_text_counts_due),
         ("retention", privacy_tasks.clear_old_bodies),
+        ("member_imports", member_import_tasks.resume_stalled),
     ]
     done: dict[str, Any] = {}
     for name, step in steps:

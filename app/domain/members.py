@@ -115,7 +115,9 @@ def create_member(
         status=status,
         consent_at=now if status == "active" else None,
         consent_source=consent_source if status == "active" else None,
-        consent_by=consent_by if status == "active" else None,
+        consent_by=(consent_by or (actor if consent_source != "sms" else None))
+        if status == "active"
+        else None,
         opted_out_at=stop.created_at if stop is not None else None,
         opt_out_source="sms" if stop is not None else None,
     )
@@ -319,3 +321,56 @@ def _opt_in_word(member: Member) -> str | None:
         return None
     word = " ".join(last.body.split())[:20].upper()
     return word or None
+
+
+def clean_language(language: object) -> str:
+    """One of the ten language codes (any case, spaces around), or Invalid."""
+    code = language.strip().lower() if isinstance(language, str) else language
+    if code not in LANGUAGES:
+        raise Invalid(f"language must be one of {', '.join(LANGUAGES)}")
+    assert isinstance(code, str)
+    return code
+
+
+def clean_name(name: object) -> str | None:
+    """A member's name: stripped, at most 200 characters, no NUL; blank is None."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or len(name) > 200:
+        raise Invalid("name must be a string of at most 200 characters")
+    if "\x00" in name:  # PostgreSQL text cannot hold it
+        raise Invalid("name must not contain NUL characters")
+    return name.strip() or None
+
+
+def update_member(
+    member: Member, *, name: object, language: object, groups: object, actor: str
+) -> list[str]:
+    """Change a member's name, language and groups; returns the names of the fields
+    that changed (audited by name only: the audit log outlives an erasure).
+
+    Consent is not among them: only the member can opt in again (START), and staff
+    can neither re-subscribe someone who texted STOP nor change when or how anyone
+    agreed."""
+    new_name, new_language, new_groups = (
+        clean_name(name),
+        clean_language(language),
+        clean_groups(groups),
+    )
+    changed = [
+        field
+        for field, before, after in (
+            ("name", member.name, new_name),
+            ("language", member.language, new_language),
+            ("groups", member.groups, new_groups),
+        )
+        if before != after
+    ]
+    if not changed:
+        return []
+    member.name = new_name
+    member.language = new_language
+    member.set_groups(new_groups)
+    member.updated_at = utcnow()
+    audit.record(actor, "member.updated", "member", member.id, {"fields": changed})
+    return changed
