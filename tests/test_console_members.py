@@ -20,6 +20,7 @@ from app.models import (
     MemberGroup,
     MemberImport,
     MemberImportRow,
+    Message,
     utcnow,
 )
 from app.tasks.member_import import resume_stalled, run_import
@@ -468,6 +469,16 @@ def test_confirm_runs_the_job_and_adds_the_members(app, world, organiser):
         assert stopped.opt_out_source == "sms" and stopped.groups == ["community", "staff"]
         done = db.session.get(MemberImport, import_id)
         assert (done.status, done.added, done.skipped) == ("done", 3, 0)
+        # Each member added who may be texted gets the welcome first (issue #10); the
+        # one who had texted STOP gets nothing.
+        welcomes = {
+            m.phone: m
+            for m in db.session.execute(select(Message).where(Message.kind == "added")).scalars()
+        }
+        assert sorted(welcomes) == ["+447400300001", "+447400300004"]
+        assert welcomes["+447400300001"].priority == "high"
+        assert welcomes["+447400300001"].member_id == ann.id
+        assert "STOP" in welcomes["+447400300004"].body
         # The added rows are gone; the refused ones stay for the report.
         left = db.session.execute(
             select(func.count()).where(MemberImportRow.import_id == import_id)

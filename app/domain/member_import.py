@@ -46,8 +46,10 @@ from ..models import (
     utcnow,
 )
 from ..phones import InvalidPhone, to_e164
+from ..sms import segments
+from ..sms.render import render
 from . import Conflict, Invalid
-from .members import GROUP_NAME
+from .members import GROUP_NAME, WELCOME_KIND
 
 COLUMNS = ("phone", "name", "language", "groups")
 MAX_ROWS = 100_000
@@ -340,7 +342,7 @@ def rows_to_add(upload: MemberImport, *, limit: int = 20) -> list[MemberImportRo
 # ---------------------------------------------------------------------- the job's work
 
 
-def run_chunk(import_id: int, *, size: int = CHUNK) -> bool:
+def run_chunk(import_id: int, *, size: int = CHUNK, org_name: str = "Chorus") -> bool:
     """Add the next `size` rows of a confirmed import; True while rows remain.
 
     The import's row is locked for the transaction (PostgreSQL; SQLite has one writer
@@ -379,6 +381,7 @@ def run_chunk(import_id: int, *, size: int = CHUNK) -> bool:
         return False
     actor = upload.confirmed_by or upload.created_by
     added, opted_out = _add(rows, actor, now)
+    _welcome(rows, added, set(opted_out), org_name, now)
     upload.added += len(added)
     upload.skipped += len(rows) - len(added)
     upload.cursor = rows[-1].id
@@ -408,6 +411,45 @@ def _add(rows: Sequence[Any], actor: str, now: datetime) -> tuple[dict[str, int]
         bulk_insert(MemberGroup.__table__, list(part))
     opted_out = [ids[phone] for phone in stopped if phone in ids]
     return ids, opted_out
+
+
+def _welcome(
+    rows: Sequence[Any], added: dict[str, int], opted_out: set[int], org_name: str, now: datetime
+) -> int:
+    """Queue the welcome text (naming the organisation and how to stop) of every member
+    this chunk added who may be texted, at high priority, as `members.add_member` does
+    for one: the outbox sends nothing else to them while it waits. One INSERT per chunk;
+    the sweeper's pump of single texts sends them. Returns how many were queued."""
+    bodies: dict[str, tuple[str, int, str]] = {}
+    values = []
+    for row in rows:
+        member_id = added.get(row.phone)
+        if member_id is None or member_id in opted_out:
+            continue
+        if row.language not in bodies:
+            body = render(WELCOME_KIND, row.language, org=org_name)
+            info = segments.count(body)
+            bodies[row.language] = (body, max(1, info.segments), str(info.encoding))
+        body, parts, encoding = bodies[row.language]
+        values.append(
+            {
+                "direction": "out",
+                "member_id": member_id,
+                "phone": row.phone,
+                "body": body,
+                "kind": WELCOME_KIND,
+                "status": "queued",
+                "segments": parts,
+                "encoding": encoding,
+                "priority": "high",
+                "error_count": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    for part in _chunks(values, STORE):
+        bulk_insert(Message.__table__, list(part))
+    return len(values)
 
 
 def _insert_members(values: list[dict[str, Any]]) -> dict[str, int]:

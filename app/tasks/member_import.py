@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from ..config import settings
 from ..domain import member_import
 from ..extensions import db
 from ..jobs import jobs
@@ -44,7 +45,7 @@ def run_import(import_id: int, chunk: int = member_import.CHUNK) -> None:
     try:
         while True:
             try:
-                more = member_import.run_chunk(import_id, size=chunk)
+                more = member_import.run_chunk(import_id, size=chunk, org_name=settings().org_name)
                 db.session.commit()
             except Exception:
                 db.session.rollback()
