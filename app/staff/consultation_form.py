@@ -141,7 +141,7 @@ class ConsultationForm(FlaskForm):
         render_kw={"inputmode": "numeric"},
     )
     threshold = DecimalField(
-        _l("Threshold (% of votes needed)"),
+        _l("Threshold (percentage of votes needed)"),
         places=None,
         validators=[
             Optional(),
