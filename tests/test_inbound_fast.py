@@ -28,13 +28,14 @@ from sqlalchemy import Boolean, Column, MetaData, Table, select
 
 from app import create_app
 from app.domain import inbound_fast
+from app.domain.votes import RECEIPT_ALPHABET, RECEIPT_LENGTH
 from app.extensions import db
 from app.models import Consultation, Member, Message, Vote, VoteChange
 from tests.conftest import AUTH_TOKEN, DATABASE_URL, PUBLIC_BASE_URL, _truncate, make_settings
 from tests.fake_twilio import sign
 from tests.inbound_helpers import World, deliver_at_once, inbound_params
 
-RECEIPT = re.compile(r"\b[ACDEFGHJKMNPQRTUVWXY34679]{6}\b")
+RECEIPT = re.compile(rf"\b[{RECEIPT_ALPHABET}]{{{RECEIPT_LENGTH}}}\b")
 FAST, FULL = True, False  # the path a line of the script must take
 
 

@@ -24,7 +24,10 @@ WORST: dict[str, object] = {
     "org": "X" * 20,  # ORG_NAME: keep it to 20 characters (docs/texting.md)
     "code": "ABC1234",
     "other": "ABD1234",
-    "receipt": "XXXXXX",
+    "receipt": "X" * 9,  # app.domain.votes.RECEIPT_LENGTH
+    # A personal link (or a consultation's page) from a 30-character PUBLIC_BASE_URL:
+    # "https://" + 22 characters, "/v/", a 12-character token (docs/texting.md).
+    "url": "https://" + "x" * 22 + "/v/" + "X" * 12,
     # A choice as shown: "12 " + an option label cut to 20 characters, or YES/NO/ABSTAIN.
     "choice": "12 " + "X" * 20,
     "previous": "13 " + "Y" * 20,
