@@ -12,6 +12,11 @@ Kinds: ``summary`` (a consultation's summary and how to reply, to its audience),
 everyone who voted or commented). Members who are not active when the broadcast
 expands are counted as skipped and get no row; members who opt out later are
 skipped when their turn comes.
+
+With links (summaries and reminders), each body ends with a marked personal link
+(`links.MARKER` where the token goes, as long as a token): the expansion copies it like
+any body, and the sender issues each member's link when it claims their text
+(`outbox.claims.claimed`). See docs/broadcasts.md.
 """
 
 from __future__ import annotations
