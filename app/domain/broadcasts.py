@@ -230,6 +230,12 @@ def recipients_by_language(clauses: list[Any]) -> dict[str, int]:
 PREVIEW_TOKEN = "x" * links.TOKEN_LENGTH
 
 
+def displayed(body: str) -> str:
+    """A stored broadcast body as staff should see it: the marked link of a broadcast
+    with links shows PREVIEW_TOKEN where each member's own token goes."""
+    return links.fill(body, PREVIEW_TOKEN)
+
+
 def _describe(
     bodies: dict[str, str],
     per_language: dict[str, int],
@@ -254,7 +260,7 @@ def _describe(
             within = False
         total_segments += info.segments * count
         added = info.segments - segments.count(plain[language]).segments if plain else 0
-        shown = links.fill(bodies[language], PREVIEW_TOKEN)
+        shown = displayed(bodies[language])
         languages.append(
             {
                 "language": language,
