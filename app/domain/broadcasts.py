@@ -30,6 +30,7 @@ from sqlalchemy import Integer, String, case, exists, func, insert, literal, or_
 
 from .. import audit
 from ..config import LANGUAGES, Settings
+from ..config import settings as current_settings
 from ..extensions import db
 from ..models import (
     Broadcast,
@@ -239,13 +240,16 @@ def displayed(body: str) -> str:
 def _describe(
     bodies: dict[str, str],
     per_language: dict[str, int],
-    settings: Settings,
+    default: str,
     sources: dict[str, str],
     plain: dict[str, str] | None = None,
+    *,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Per-language body, segments, encoding, recipients and cost, plus totals and the
-    budget. `plain`: the same bodies without links, to say what the links add."""
-    default = settings.default_language
+    budget. `plain`: the same bodies without links, to say what the links add; the price
+    is `settings`' (the app's when not given)."""
+    settings = settings or current_settings()
     price = settings.sms_price_per_segment
     languages = []
     total_segments = 0
@@ -309,7 +313,14 @@ def preview(
     bodies = make(consultation, settings, base)
     plain = make(consultation, settings) if base else None
     recipients, skipped = count_audience(clauses)
-    described = _describe(bodies, recipients_by_language(clauses), settings, sources or {}, plain)
+    described = _describe(
+        bodies,
+        recipients_by_language(clauses),
+        settings.default_language,
+        sources or {},
+        plain,
+        settings=settings,
+    )
     return {
         "code": consultation.code,
         "kind": kind,
