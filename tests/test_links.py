@@ -261,7 +261,7 @@ def test_links_stop_30_days_after_the_decision(client, world, api):
         db.session.commit()
     check_page(client.get(path), status=404)
     reply = world.text(phone, "LINK P12")
-    assert reply.startswith("P12 was decided more than 30 days ago")
+    assert reply.startswith("P12 was decided over 30 days ago")
     assert reply.endswith(f"{PUBLIC_BASE_URL}/c/P12") and "/v/" not in reply
     assert world.count(PersonalLink) == 1  # no new link for it
 

@@ -25,9 +25,9 @@ WORST: dict[str, object] = {
     "code": "ABC1234",
     "other": "ABD1234",
     "receipt": "X" * 9,  # app.domain.votes.RECEIPT_LENGTH
-    # A personal link (or a consultation's page) from a 30-character PUBLIC_BASE_URL:
-    # "https://" + 22 characters, "/v/", a 12-character token (docs/texting.md).
-    "url": "https://" + "x" * 22 + "/v/" + "X" * 12,
+    # A personal link (or a consultation's page) from a 40-character PUBLIC_BASE_URL:
+    # "https://" + 32 characters, "/v/", a 12-character token (docs/texting.md).
+    "url": "https://" + "x" * 32 + "/v/" + "X" * 12,
     # A choice as shown: "12 " + an option label cut to 20 characters, or YES/NO/ABSTAIN.
     "choice": "12 " + "X" * 20,
     "previous": "13 " + "Y" * 20,
