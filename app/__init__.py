@@ -15,7 +15,7 @@ from dotenv import load_dotenv
 from flask import Flask, request
 from sqlalchemy import event, exc
 
-from . import logs
+from . import logs, security
 from .catalogs import ensure_compiled
 from .config import LANGUAGES, ROOT, Settings, settings
 from .extensions import babel, csrf, db, limiter, migrate
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     logs.configure(settings.log_format)
 
     logs.init_app(app)
+    security.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)

@@ -155,6 +155,24 @@ def end_sessions(account: StaffAccount, *, actor: str) -> None:
     audit.record(actor, "staff.signed_out", "staff_account", account.id)
 
 
+def is_last_active_admin(account: StaffAccount) -> bool:
+    """True when `account` is the only enabled admin: disabling or demoting it would
+    leave nobody able to manage accounts from the console.
+
+    The enabled admins' rows are locked (PostgreSQL) in id order until the transaction
+    ends, so two admins demoting each other at once cannot both pass this check.
+    """
+    if account.role != StaffRole.ADMIN or account.disabled_at is not None:
+        return False
+    admins = db.session.execute(
+        select(StaffAccount.id)
+        .where(StaffAccount.role == StaffRole.ADMIN, StaffAccount.disabled_at.is_(None))
+        .order_by(StaffAccount.id)
+        .with_for_update()
+    ).scalars()
+    return [found for found in admins if found != account.id] == []
+
+
 def all_accounts() -> list[StaffAccount]:
     """Every account, by email."""
     return list(db.session.execute(select(StaffAccount).order_by(StaffAccount.email)).scalars())

@@ -1,20 +1,25 @@
-"""Commands: `api-token`, `staff`, `audit verify`, `seed-demo`, `worker` (flask --app wsgi ...)."""
+"""Commands: `api-token`, `staff`, `audit verify`, `seed-demo`, `worker`, `translations`
+(flask --app wsgi ...)."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask
 from sqlalchemy import select
 
 from . import accounts, audit, worker
-from .api.auth import create_token
+from .api.auth import issue_token, revoke_token
+from .config import LANGUAGES
+from .domain import translation_review
 from .extensions import db
-from .models import ApiToken, StaffRole, utcnow
+from .models import ApiToken, StaffRole
 from .seed import demo_admin, seed
 
 ROLES = click.Choice([role.value for role in StaffRole])
+LANGUAGE = click.Choice(LANGUAGES)
 
 
 def _password_from_stdin_or_new() -> tuple[str, bool]:
@@ -42,9 +47,7 @@ def register(app: Flask) -> None:
         name = name.strip()
         if not name or len(name) > 200:
             raise click.BadParameter("NAME must be 1-200 characters", param_hint="NAME")
-        row, token = create_token(name, StaffRole(role), owner=owner)
-        db.session.flush()
-        audit.record("cli", "api_token.created", "api_token", row.id, {"name": name, "role": role})
+        _row, token = issue_token(name, StaffRole(role), owner=owner, actor="cli")
         db.session.commit()
         click.echo(f"Created API token {name!r} ({role}). Store it now; only its hash is kept.")
         click.echo(token)
@@ -72,8 +75,7 @@ def register(app: Flask) -> None:
         if not found:
             raise click.ClickException(f"no live token called {name!r}")
         for row in found:
-            row.revoked_at = utcnow()
-            audit.record("cli", "api_token.revoked", "api_token", row.id, {"name": row.name})
+            revoke_token(row, actor="cli")
         db.session.commit()
         click.echo(f"Revoked {len(found)} token(s) called {name!r}.")
 
@@ -172,3 +174,64 @@ def register(app: Flask) -> None:
         """Send texts and run scheduled work: an RQ worker (chorus-high, then chorus-bulk)
         with its scheduler and the sweeper. Without REDIS_URL, jobs run in this process."""
         worker.run(app, burst=burst)
+
+    @app.cli.group("translations")
+    def translations_group() -> None:
+        """Community review of translations: CSV export and checked import."""
+
+    @translations_group.command("export")
+    @click.argument("language", type=LANGUAGE)
+    @click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+    def translations_export(language: str, file: Path) -> None:
+        """Every text of LANGUAGE as CSV (SMS first): msgid, context, msgstr, kind,
+        segments... Correct the msgstr column, then import the file."""
+        rows = translation_review.export_rows(language)
+        translation_review.write_csv(rows, file)
+        click.echo(f"Wrote {len(rows)} rows of {language} to {file}.")
+
+    @translations_group.command("import")
+    @click.argument("language", type=LANGUAGE)
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--reviewer", default=None, help="Who reviewed it: recorded as reviewed.")
+    def translations_import(language: str, file: Path, reviewer: str | None) -> None:
+        """Check every row of FILE, then update the LANGUAGE catalog and the review
+        record (translations/README.md). With any problem, nothing is written."""
+        try:
+            data = file.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{file} is not UTF-8: save it as CSV UTF-8") from None
+        try:
+            checked = translation_review.check_import(language, data)
+            if checked.problems:
+                for problem in checked.problems:
+                    click.echo(str(problem), err=True)
+                click.echo(
+                    f"Nothing was written: {len(checked.problems)} problem(s) in {file}.",
+                    err=True,
+                )
+                raise SystemExit(1)
+            review = translation_review.apply_import(checked, reviewer=reviewer)
+        except translation_review.TranslationError as error:
+            raise click.ClickException(str(error)) from None
+        if review is None:
+            click.echo(f"{language}: no text changed and no reviewer given; nothing written.")
+            return
+        click.echo(f"{language}: {checked.changed} text(s) changed.")
+        who = f" by {review.reviewer}" if review.reviewer else ""
+        click.echo(f"Recorded in translations/README.md: {review.status}{who} on {review.date}.")
+        click.echo("Restart the app (or its workers) to send the new texts.")
+
+    @translations_group.command("check")
+    @click.argument("languages", nargs=-1, type=LANGUAGE)
+    def translations_check(languages: tuple[str, ...]) -> None:
+        """The import's checks on the catalogs as they are (all but English by default),
+        e.g. after a change made through Weblate. Exit 1 on any problem."""
+        failed = 0
+        for language in languages or LANGUAGES[1:]:
+            problems = translation_review.check_catalog(language)
+            for problem in problems:
+                click.echo(f"{language} {problem}", err=True)
+            failed += len(problems)
+            click.echo(f"{language}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+        if failed:
+            raise SystemExit(1)

@@ -133,6 +133,9 @@ class Settings:
     # recent a text may be and still be left to its webhook (app.domain.inbound_recovery).
     inbound_recovery_interval: float = 60.0
     inbound_recovery_grace: float = 120.0
+    # Seconds between counts of texts by direction and status for /metrics (a scan of
+    # the whole message table, so not on every scrape; app/domain/counts.py).
+    metrics_count_interval: float = 30.0
 
     @classmethod
     def from_env(

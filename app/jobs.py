@@ -14,6 +14,7 @@ waits until that one returns, so chains of jobs run one after another, not neste
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -69,6 +70,7 @@ class Jobs:
         self._lock = threading.Lock()
         self._leases: dict[str, tuple[str, float]] = {}
         self._marks: dict[str, float] = {}
+        self._published: dict[str, str] = {}
         self._waiting: set[str] = set()
         self._eager = threading.local()
         self._scripts: dict[str, Any] = {}
@@ -320,6 +322,25 @@ class Jobs:
             raw = self.redis.get(KEY_PREFIX + "done:" + name)
             return float(raw) if raw is not None else None
         return self._marks.get(name)
+
+    def publish(self, name: str, value: dict[str, Any]) -> None:
+        """Keep `value` (JSON-able) under `name` for every process to read."""
+        raw = json.dumps(value, separators=(",", ":"))
+        if self.redis is not None:
+            self.redis.set(KEY_PREFIX + "published:" + name, raw)
+        else:
+            self._published[name] = raw
+
+    def published(self, name: str) -> dict[str, Any] | None:
+        """The value last published under `name`, if any."""
+        if self.redis is not None:
+            raw = self.redis.get(KEY_PREFIX + "published:" + name)
+        else:
+            raw = self._published.get(name)
+        if raw is None:
+            return None
+        value = json.loads(raw)
+        return value if isinstance(value, dict) else None
 
 
 def run_named(job_id: str, func: Callable[..., Any], *args: Any) -> Any:

@@ -304,9 +304,15 @@ class VoteChange(Model):
 
 
 class Comment(Model):
-    """Free text from a member; without a consultation it is a message to staff."""
+    """Free text from a member; without a consultation it is a message to staff.
+
+    Messages to staff make the console's inbox; staff mark them handled (`handled_at`,
+    `handled_by`), which takes them out of the inbox's default view.
+    """
 
     __tablename__ = "comment"
+    # The inbox: messages to staff (no consultation), unhandled first, newest first.
+    __table_args__ = (Index("ix_comment_inbox", "consultation_id", "handled_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultation.id"), index=True)
@@ -318,6 +324,8 @@ class Comment(Model):
     hidden_reason: Mapped[str | None] = mapped_column(String(200))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class Direction(StrEnum):
@@ -403,7 +411,8 @@ class Message(Model):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The sending process that holds the claim; a dead one's claims are taken back early.
     claimed_by: Mapped[str | None] = mapped_column(String(64))
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: the send rate on /metrics is the segments sent in the last minute.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -591,6 +600,24 @@ class ApiToken(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditCheck(Model):
+    """The audit chain as last checked, one row shared by every process: the last event
+    known good (`seq`, `hash`), whether the chain held (`ok`, `problem`), when the whole
+    chain was last walked, and when a walk was last asked for. The console extends the
+    check from here to the newest event, so a page never walks the whole log itself.
+    """
+
+    __tablename__ = "audit_check"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    problem: Mapped[str | None] = mapped_column(String(200))
+    whole_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    walk_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditHead(Model):

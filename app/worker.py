@@ -36,6 +36,7 @@ from .extensions import db
 from .jobs import Jobs
 from .tasks import broadcasts as broadcast_tasks
 from .tasks import consultations as consultation_tasks
+from .tasks import counts as count_tasks
 from .tasks import outbox as outbox_tasks
 from .tasks import recovery as recovery_tasks
 from .tasks.sender import close_outbox
@@ -66,6 +67,7 @@ def sweep() -> dict[str, Any]:
         ("batches", broadcast_tasks.pump_broadcasts),
         ("singles", outbox_tasks.pump_singles),
         ("recovered_inbound", recovery_tasks.recover_inbound_due),
+        ("counted", count_tasks.publish_text_counts_due),
     ]
     done: dict[str, Any] = {}
     for name, step in steps:

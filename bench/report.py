@@ -237,6 +237,28 @@ def soak_md(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def console_md(console: dict[str, Any]) -> list[str]:
+    """Every console page's server time at size."""
+    sizes = console["sizes"]
+    lines = [
+        f"### Staff console ({sizes['members']:,} members, {sizes['messages']:,} messages, "
+        f"{sizes['votes']:,} votes; target under {console['target_ms']:.0f} ms)",
+        "",
+        "| page | status | median ms | max ms |",
+        "|---|---|---|---|",
+    ]
+    for path, page in console["pages"].items():
+        lines.append(f"| `{path}` | {page['status']} | {page['median_ms']} | {page['max_ms']} |")
+    verdict = "all under target" if console["all_under_target"] else "NOT all under target"
+    lines += [
+        "",
+        f"{verdict}; slowest `{console['slowest']['path']}` ({console['slowest']['max_ms']} ms)",
+    ]
+    if "import" in console:
+        lines.append(f"CSV import: {console['import']}")
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The whole summary."""
     lines = ["## Results", "", *machine_md(report["machine"]), ""]
@@ -248,6 +270,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [*outbound_md(report["outbound"]), ""]
     if "soak" in report:
         lines += [*soak_md(report["soak"]), ""]
+    if "console" in report:
+        lines += [*console_md(report["console"]), ""]
     for skipped in report.get("skipped", []):
         lines.append(f"- SKIPPED: {skipped}")
     lines.append(f"\n(total {report.get('total_seconds')} s)")

@@ -23,7 +23,9 @@ from .common import log
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run what was asked, print the summary."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--only", choices=("inbound", "outbound", "soak"), help="run one benchmark")
+    parser.add_argument(
+        "--only", choices=("inbound", "outbound", "soak", "console"), help="run one benchmark"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, for development")
     parser.add_argument(
         "--db",
@@ -107,6 +109,14 @@ def _run(args: argparse.Namespace) -> int:
             report["soak"] = soak.run(
                 quick=args.quick, share=args.soak_share, send_rate=args.soak_send_rate
             )
+
+    if args.only in (None, "console") and not args.fast_path_pair:
+        if not pg:
+            report["skipped"].append("console (needs PostgreSQL)")
+        else:
+            from . import console
+
+            report["console"] = console.run(quick=args.quick)
 
     report["total_seconds"] = round(time.monotonic() - began, 1)
     path = common.save_results("bench", report)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from app.extensions import db
 from app.models import (
+    ApiToken,
     Broadcast,
     Channel,
     Comment,
@@ -20,6 +21,7 @@ from app.models import (
     MemberStatus,
     Message,
     MessageStatus,
+    StaffAccount,
     Vote,
     VoteChange,
     utcnow,
@@ -50,6 +52,8 @@ CLOSED = {
     ("broadcast", "kind"),
     ("broadcast", "audience_filter"),
     ("broadcast", "status"),
+    ("staff_account", "role"),
+    ("api_token", "role"),
 }
 
 # A copied row must not collide with its original on a unique key (SQL expressions).
@@ -58,6 +62,8 @@ FRESH = {
     "consultation": {"code": "'Z99'"},
     "vote": {"member_id": ":other_member", "receipt": "'ZZZZZZ'"},
     "message": {"twilio_sid": "NULL", "broadcast_id": "NULL"},
+    "staff_account": {"email": "'fresh@example.org'"},
+    "api_token": {"token_hash": "'fresh'"},
 }
 
 
@@ -104,7 +110,11 @@ def rows(app) -> dict[str, int]:
         db.session.flush()
         change = VoteChange(vote_id=vote.id, choice="yes", channel="sms")
         comment = Comment(member_id=member.id, body="hello", channel="web", language="en")
-        db.session.add_all([change, comment])
+        account = StaffAccount(
+            email="staff@example.org", password_hash="x", role="viewer", session_version=1
+        )
+        token = ApiToken(name="t", token_hash="0" * 64, role="viewer")
+        db.session.add_all([change, comment, account, token])
         db.session.commit()
         return {
             "member": member.id,
@@ -115,6 +125,8 @@ def rows(app) -> dict[str, int]:
             "vote": vote.id,
             "vote_change": change.id,
             "comment": comment.id,
+            "staff_account": account.id,
+            "api_token": token.id,
         }
 
 

@@ -249,6 +249,7 @@ VOTES = [
     ("ma abtin", "abstain", None, None),
     ("mă abţin", "abstain", None, None),  # cedilla t, as old keyboards type it
     ("abținere", "abstain", None, None),
+    ("abțineri", "abstain", None, None),  # "abstentions", as the results text says
     ("de acord", "yes", None, None),
     # Arabic, with bidi marks, harakat and tatweel
     ("نعم", "yes", None, None),

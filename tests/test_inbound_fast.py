@@ -132,6 +132,8 @@ def _script(world: World) -> list[tuple[str, str, bool, str | None]]:
         ("en2", "Yes please", FAST, None),
         ("en2", "YES🙂", FAST, None),
         ("en2", "👎", FAST, None),
+        ("en2", "yse", FAST, None),  # a typo: the reply says what was read
+        ("pl", "nei, bo za drogo", FAST, None),  # a typo and a comment
         ("en", "", FULL, None),  # empty: not a common text
         ("en", "x" * 1600, FAST, None),
     ]
@@ -442,7 +444,7 @@ def test_a_vote_that_appears_between_the_read_and_the_write_is_changed_not_doubl
                         member_id=member_id,
                         choice="no",
                         channel="web",
-                        receipt="ACDEFG",
+                        receipt="ACDEFGHJK",
                     )
                 )
         return seen
@@ -452,8 +454,8 @@ def test_a_vote_that_appears_between_the_read_and_the_write_is_changed_not_doubl
 
     assert raced
     [vote] = world.rows(Vote)
-    assert (vote.choice, vote.receipt, vote.channel) == ("yes", "ACDEFG", "sms")
-    assert "ACDEFG" in reply
+    assert (vote.choice, vote.receipt, vote.channel) == ("yes", "ACDEFGHJK", "sms")
+    assert "ACDEFGHJK" in reply
     [change] = world.rows(VoteChange)
     assert (change.choice, change.previous) == ("yes", "no")
     assert world.count(Message, Message.direction == "in") == 1

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.domain.replies import choice_label
+from app.domain.grammar import parse
+from app.domain.replies import choice_label, echo
 from app.extensions import db
 from app.models import Consultation, Member, Vote
 from app.sms.render import render
@@ -22,11 +23,12 @@ ZWSP = "\u200b"
 
 # (language, text, consultation texted to them, (code, choice or None, comment?))
 ROWS = [
-    # English: typos, emoji, shouting, codes before and after, vote + comment
+    # English: typos (the reply says what was read), emoji, shouting, codes, vote + comment
     ("en", "yes", "P12", ("P12", "yes", False)),
     ("en", "Yes please!", "P12", ("P12", "yes", False)),
     ("en", "YESSS", "P12", ("P12", "yes", False)),
     ("en", "abstian", "P12", ("P12", "abstain", False)),
+    ("en", "yse but only if it's weekends", "P12", ("P12", "yes", True)),
     ("en", "👍🏽", "P12", ("P12", "yes", False)),
     ("en", "👎", "P12", ("P12", "no", False)),
     ("en", ZWSP + "no" + ZWSP, "P12", ("P12", "no", False)),
@@ -47,6 +49,7 @@ ROWS = [
     ("cy", "na, mae'n rhy ddrud", "P12", ("P12", "no", True)),
     ("cy", "ymatal", "P12", ("P12", "abstain", False)),
     ("cy", "P12 ie", "P14", ("P12", "yes", False)),
+    ("cy", "ywd", "P12", ("P12", "yes", False)),
     # Spanish
     ("es", "sí", "P12", ("P12", "yes", False)),
     ("es", "SI", "P12", ("P12", "yes", False)),
@@ -59,6 +62,7 @@ ROWS = [
     ("fr", "je m’abstiens", "P12", ("P12", "abstain", False)),
     ("fr", "oui mais seulement le weekend", "P12", ("P12", "yes", True)),
     ("fr", "P12 oui", "P14", ("P12", "yes", False)),
+    ("fr", "P12 uoi", "P14", ("P12", "yes", False)),
     # Portuguese
     ("pt", "sim", "P12", ("P12", "yes", False)),
     ("pt", "nao", "P12", ("P12", "no", False)),
@@ -68,10 +72,13 @@ ROWS = [
     ("pl", "NIE", "P12", ("P12", "no", False)),
     ("pl", "wstrzymuje sie", "P12", ("P12", "abstain", False)),
     ("pl", "tak, ale tylko w weekendy", "P12", ("P12", "yes", True)),
+    ("pl", "tka", "P12", ("P12", "yes", False)),
+    ("pl", "nei, bo za drogo", "P12", ("P12", "no", True)),
     # Romanian
     ("ro", "da", "P12", ("P12", "yes", False)),
     ("ro", "nu mersi", "P12", ("P12", "no", False)),
     ("ro", "ma abtin", "P12", ("P12", "abstain", False)),
+    ("ro", "abitn", "P12", ("P12", "abstain", False)),
     # Arabic: bidi marks, Arabic-Indic digits, a code in Arabic digits
     ("ar", RLM + "نعم" + RLM, "P12", ("P12", "yes", False)),
     ("ar", "لاااا", "P12", ("P12", "no", False)),
@@ -79,6 +86,7 @@ ROWS = [
     ("ar", "٢", "P14", ("P14", "2", False)),
     ("ar", "P١٢ نعم", "P14", ("P12", "yes", False)),
     ("ar", "الطريق مغلق منذ أسبوع", "P12", ("P12", None, True)),
+    ("ar", "امتانع", "P12", ("P12", "abstain", False)),
     # Urdu: Extended Arabic-Indic digits
     ("ur", "ہاں", "P12", ("P12", "yes", False)),
     ("ur", "نہیں، یہ مہنگا ہے", "P12", ("P12", "no", True)),
@@ -113,7 +121,7 @@ def world(app, api, signed_post):
     return world
 
 
-def _expected_reply(world: World, phone: str, language: str, code: str, choice, comment):
+def _expected_reply(world: World, phone: str, language: str, code: str, choice, comment, body):
     with world.app.app_context():
         if choice is None:
             return render("comment_recorded", language, code=code)
@@ -123,8 +131,13 @@ def _expected_reply(world: World, phone: str, language: str, code: str, choice, 
         vote = db.session.execute(
             select(Vote).join(Member).where(Member.phone == phone)
         ).scalar_one()
-        kind = "vote_comment" if comment else "vote_recorded"
         label = choice_label(consultation, choice, language)
+        typo = parse(body).typo
+        if typo:  # a slip of a vote word: the reply says what was read
+            kind = "vote_typo_comment" if comment else "vote_typo"
+            typed = echo(typo, language)
+            return render(kind, language, code=code, typed=typed, vote=label, receipt=vote.receipt)
+        kind = "vote_comment" if comment else "vote_recorded"
         return render(kind, language, code=code, choice=label, receipt=vote.receipt)
 
 
@@ -145,7 +158,7 @@ def test_replies_in_ten_languages(world):
             problems.append(f"votes {before['votes']} -> {after['votes']}")
         if after["comments"] != before["comments"] + (1 if comment else 0):
             problems.append(f"comments {before['comments']} -> {after['comments']}")
-        want = _expected_reply(world, phone, language, code, choice, comment)
+        want = _expected_reply(world, phone, language, code, choice, comment, body)
         if reply != want:
             problems.append(f"reply {reply!r}, wanted {want!r}")
         if problems:
@@ -165,7 +178,6 @@ def test_option_labels_follow_the_member_language(world):
 @pytest.mark.parametrize("language", ["en", "cy", "es", "fr", "pt", "pl", "ro", "ar", "ur", "bn"])
 def test_choice_words_in_replies_are_words_the_grammar_reads(app, language):
     """A confirmation's YES/NO/ABSTAIN, as translated, parses back to the same vote."""
-    from app.domain.grammar import parse
     from app.models import Consultation
 
     yes_no = Consultation(code="P12", kind="yes_no")

@@ -1,8 +1,13 @@
 """Every SMS kind, in every language, with worst-case values, fits its segment budget.
 
 System messages fit ONE GSM-7 segment in English and at most TWO segments in every
-other language. A template that uses a variable missing from WORST fails here, so
-each new kind must say what its longest value can be.
+other language. The worst values (longest codes, largest numbers, each plural form,
+the longest ORG_NAME and date, option labels in Welsh, Polish, Romanian, French,
+Arabic, emoji and GSM-7 escapes, the language's own vote words) are those of
+app/domain/system_texts.py, which the staff page and the translation import use too.
+Kinds are found in messages/, so a kind added later is covered; a template variable
+without worst values there fails here. Staff words shorten by the rule of
+app/sms/render.py: tests/test_shortening.py proves it for any words the API accepts.
 """
 
 from __future__ import annotations
@@ -11,64 +16,25 @@ import gettext
 
 import pytest
 from babel.messages.pofile import read_po
-from jinja2 import meta
 
+from app import create_app
 from app.config import LANGUAGES, ROOT
-from app.domain import grammar
+from app.domain import system_texts
+from app.domain.system_texts import Catalog, worst_case, worst_cases
 from app.sms import segments
-from app.sms.render import budget, environment, kinds, render
-
-# Variable name -> its worst (longest) realistic value. Numbers are 9999, codes are the
-# longest a code can be (3 letters + 4 digits), labels are cut to 20 characters.
-WORST: dict[str, object] = {
-    "org": "X" * 20,  # ORG_NAME: keep it to 20 characters (docs/texting.md)
-    "code": "ABC1234",
-    "other": "ABD1234",
-    "receipt": "X" * 9,  # app.domain.votes.RECEIPT_LENGTH
-    # A personal link (or a consultation's page) from a 40-character PUBLIC_BASE_URL:
-    # "https://" + 32 characters, "/v/", a 12-character token (docs/texting.md).
-    "url": "https://" + "x" * 32 + "/v/" + "X" * 12,
-    # A choice as shown: "12 " + an option label cut to 20 characters, or YES/NO/ABSTAIN.
-    "choice": "12 " + "X" * 20,
-    "previous": "13 " + "Y" * 20,
-    "count": 9999,
-    "people": 9999,
-    "comments": 9999,
-    "yes": 9999,
-    "no": 9999,
-    "abstain": 9999,
-    # Top five options of a choice tally, as inbound.tally_text builds it.
-    "tally": "10:9999, 11:9999, 12:9999, 13:9999, 14:9999",
-    "date": "Wednesday 30 September 23:59",
-}
+from app.sms.render import STEPS, Option, budget, draw, kinds, render, render_fitted, shown
+from tests.conftest import make_settings
 
 
-def _menu() -> str:
-    from app.domain.inbound import language_menu
-
-    return language_menu()
-
-
-def variables(kind: str) -> set[str]:
-    """The undeclared variables of a message template."""
-    env = environment()
-    source = env.loader.get_source(env, f"{kind}.txt")[0]
-    return meta.find_undeclared_variables(env.parse(source))
+@pytest.fixture(scope="module")
+def texts_app():
+    """One app for rendering (no database is touched): the checks below are many."""
+    return create_app(make_settings())
 
 
 def worst_values(kind: str, language: str = "en") -> dict[str, object]:
-    """WORST restricted to the kind's variables (the language menu is computed)."""
-    values = {}
-    for name in variables(kind):
-        if name == "menu":
-            values[name] = _menu()
-            continue
-        if name == "name":  # language_set names the new language in its own script
-            values[name] = grammar.language_name(language)
-            continue
-        assert name in WORST, f"messages/{kind}.txt uses {{{{ {name} }}}}: add it to WORST"
-        values[name] = WORST[name]
-    return values
+    """The values of the costliest worst case of `kind` in `language` (app context)."""
+    return worst_case(kind, Catalog(language)).values
 
 
 def test_there_are_kinds():
@@ -78,15 +44,51 @@ def test_there_are_kinds():
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("kind", kinds())
-def test_fits_budget(app, kind, language):
-    """One GSM-7 segment in English, two segments at most in any other language."""
+def test_fits_budget(texts_app, kind, language):
+    """One GSM-7 segment in English, two segments at most in any other language, in
+    every worst case, as the member receives it (after the shortening rule)."""
+    with texts_app.app_context():
+        cases = worst_cases(kind, Catalog(language))
+    assert cases
+    for case in cases:
+        info = case.fitted.info
+        where = f"{kind}/{language} ({case.scenario or 'no staff words'})"
+        assert case.text.strip(), f"{where} rendered empty"
+        if language == "en":
+            assert info.encoding == segments.GSM7, f"{where} is not GSM-7: {case.text!r}"
+        assert info.segments <= budget(language), f"{where}: {info.segments} segments"
+        assert case.within
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", kinds())
+def test_the_last_step_fits_with_the_worst_system_values(texts_app, kind, language):
+    """The guarantee behind the rule: with staff words as short as the last step makes
+    them, every kind fits. So whatever staff write, some step fits."""
+    last = STEPS[-1]
+    with texts_app.app_context():
+        catalog = Catalog(language)
+        for _scenario, values in system_texts.value_sets(kind, catalog):
+            text = draw(kind, language, {n: shown(v, last) for n, v in values.items()})
+            info = segments.count(text)
+            assert info.segments <= budget(language), f"{kind}/{language}: {text!r}"
+            if language == "en":
+                assert info.encoding == segments.GSM7, f"{kind}/en: {text!r}"
+
+
+def test_confirmations_keep_plain_labels_and_drop_accented_ones_in_english(app):
+    """The rule at work: a GSM-7 label stays; "Ŵyl" would make English UCS-2, so the
+    number alone is sent; in French the accented label still fits two segments."""
+    option = Option(2, "Ŵyl Haf")
+    values = {"code": "P12", "receipt": "ACDEFG"}
     with app.app_context():
-        text = render(kind, language, **worst_values(kind, language))
-    info = segments.count(text)
-    assert text.strip(), f"{kind}/{language} rendered empty"
-    if language == "en":
-        assert info.encoding == segments.GSM7, f"{kind}/en is not GSM-7: {text!r}"
-    assert info.segments <= budget(language), f"{kind}/{language}: {info.segments} segments"
+        plain = render("vote_recorded", "en", choice=Option(2, "Library"), **values)
+        english = render_fitted("vote_recorded", "en", {"choice": option, **values})
+        french = render_fitted("vote_recorded", "fr", {"choice": option, **values})
+    assert "your vote 2 Library is counted" in plain
+    assert "your vote 2 is counted" in english.text
+    assert english.step == 1 and english.info.encoding == segments.GSM7
+    assert "2 Ŵyl Haf" in french.text and french.step == 0
 
 
 def test_english_avoids_characters_that_force_ucs2():
@@ -96,11 +98,11 @@ def test_english_avoids_characters_that_force_ucs2():
         assert segments.is_gsm7(source.replace("{", "(").replace("}", ")")), kind
 
 
-def test_missing_worst_value_is_reported(monkeypatch):
-    """The guard above really fails for a variable WORST does not know."""
-    monkeypatch.delitem(WORST, "code")
-    with pytest.raises(AssertionError, match="add it to WORST"):
-        worst_values("vote_recorded")
+def test_missing_worst_value_is_reported(app, monkeypatch):
+    """The guard above really fails for a variable VARIABLES does not know."""
+    monkeypatch.delitem(system_texts.VARIABLES, "code")
+    with app.app_context(), pytest.raises(KeyError, match="add its worst values"):
+        worst_cases("vote_recorded", Catalog("en"))
 
 
 # --- plural forms -----------------------------------------------------------------

@@ -15,6 +15,7 @@ from itsdangerous import BadSignature
 
 from app import create_app
 from app.config import ROOT
+from app.worker import sweep
 
 from .conftest import _free_port, make_settings
 from .inbound_helpers import inbound_params
@@ -91,8 +92,16 @@ def test_metrics_count_texts_and_time_webhooks(app, client, signed_post):
     response = signed_post("/twilio/inbound", inbound_params("+447400123456", "hello"))
     assert response.status_code == 200
 
+    # Texts are counted by the sweeper, not on each scrape (a scan of the whole table).
+    page = client.get("/metrics").get_data(as_text=True)
+    assert _sample(page, "chorus_texts", direction="in", status="received") is None
+    assert _sample(page, "chorus_texts_counted_timestamp_seconds") == 0
+    with app.app_context():
+        assert sweep()["counted"] >= 1
+        assert sweep()["counted"] is None  # once per METRICS_COUNT_INTERVAL
     page = client.get("/metrics").get_data(as_text=True)
     assert _sample(page, "chorus_texts", direction="in", status="received") == 1
+    assert _sample(page, "chorus_texts_counted_timestamp_seconds") > 0
     assert _sample(page, "chorus_webhook_seconds_count", endpoint="webhooks.inbound") >= 1
     assert _sample(page, "chorus_texts_in_doubt") == 0
     assert _sample(page, "chorus_send_rate_segments_per_second") is not None
@@ -103,7 +112,7 @@ def test_metrics_need_the_token_when_one_is_set(make_app):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     ok = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
-    assert ok.status_code == 200 and "chorus_texts" in ok.get_data(as_text=True)
+    assert ok.status_code == 200 and "chorus_texts_in_doubt" in ok.get_data(as_text=True)
 
 
 def test_request_ids_are_echoed_and_insane_ones_replaced(client):

@@ -137,11 +137,11 @@ def test_note_to_staff_with_a_nul_is_recorded_not_a_500(world):
     assert world.rows(Comment)[0].body == "hello anyone there?"
 
 
-def test_simulator_text_with_a_nul_is_recorded_not_a_500(world, app, token):
-    from tests.test_simulator import send, sign_in
+def test_simulator_text_with_a_nul_is_recorded_not_a_500(world, app):
+    from tests.staff_helpers import staff_client
+    from tests.test_simulator import send
 
-    client = app.test_client()
-    sign_in(client, token)
+    client = staff_client(app, "organiser")
     phone = world.member()
     response = send(client, phone=phone, body="help\x00")
     assert response.status_code == 303

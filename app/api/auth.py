@@ -10,6 +10,7 @@ from datetime import timedelta
 from flask import g, request
 from sqlalchemy import select, update
 
+from .. import audit
 from ..extensions import db
 from ..models import ApiToken, StaffRole, utcnow
 
@@ -29,6 +30,47 @@ def create_token(
     row = ApiToken(name=name, token_hash=_hash(token), role=role, owner=owner)
     db.session.add(row)
     return row, token
+
+
+def issue_token(
+    name: str, role: StaffRole, *, owner: str | None, actor: str
+) -> tuple[ApiToken, str]:
+    """`create_token`, flushed and audited (the caller commits): the row and the token."""
+    row, token = create_token(name, role, owner=owner)
+    db.session.flush()
+    audit.record(
+        actor,
+        "api_token.created",
+        "api_token",
+        row.id,
+        {"name": name, "role": role.value, "owner": owner},
+    )
+    return row, token
+
+
+def revoke_token(row: ApiToken, *, actor: str) -> bool:
+    """Revoke a token (calls with it get 401 at once), audited; False if it already was."""
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = utcnow()
+    audit.record(actor, "api_token.revoked", "api_token", row.id, {"name": row.name})
+    return True
+
+
+def live_token_named(name: str) -> ApiToken | None:
+    """A live token called `name`, if there is one."""
+    return db.session.execute(
+        select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None)).limit(1)
+    ).scalar()
+
+
+def all_tokens() -> list[ApiToken]:
+    """Every token, live ones first, newest first."""
+    return list(
+        db.session.execute(
+            select(ApiToken).order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
+        ).scalars()
+    )
 
 
 def find_token(token: str) -> ApiToken | None:

@@ -56,6 +56,8 @@ from .sql import changed
 SEGMENT_BUDGET = 6
 #: Texts per batch: a batch job sends one batch (see app.tasks.broadcasts).
 BATCH_SIZE = 100
+#: A closing time as a member reads it in a reminder (Babel pattern): `Wed 24 Sep 23:59`.
+CLOSES_FORMAT = "EEE d MMM HH:mm"
 
 
 def get(broadcast_id: Any, *, lock: bool = False) -> Broadcast:
@@ -93,7 +95,7 @@ def closes_text(consultation: Consultation, language: str, timezone: str) -> str
     if consultation.closes_at is None:
         return None
     return format_datetime(
-        consultation.closes_at, "EEE d MMM HH:mm", tzinfo=ZoneInfo(timezone), locale=language
+        consultation.closes_at, CLOSES_FORMAT, tzinfo=ZoneInfo(timezone), locale=language
     )
 
 
@@ -325,6 +327,28 @@ def preview(
         "code": consultation.code,
         "kind": kind,
         "links": base is not None,
+        "recipients": recipients,
+        "skipped": skipped,
+        **described,
+    }
+
+
+def preview_outcome(
+    consultation: Consultation, texts: dict[str, str], settings: Settings
+) -> dict[str, Any]:
+    """What notifying the outcome `texts` would send now: to everyone who voted or
+    commented (as `create_outcome` picks them), per language, with segments."""
+    clauses = _audience_clauses(consultation.id, [], "participants", consultation.kind)
+    recipients, skipped = count_audience(clauses)
+    described = _describe(
+        outcome_bodies(consultation, texts, settings),
+        recipients_by_language(clauses),
+        settings.default_language,
+        texts,
+    )
+    return {
+        "code": consultation.code,
+        "kind": "outcome",
         "recipients": recipients,
         "skipped": skipped,
         **described,

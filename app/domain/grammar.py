@@ -23,12 +23,18 @@ Forgiving matching
     Runs of a repeated letter ("yesss", "noooo", "لاااا") match when the run is three
     long or at the end of the word ("noon" stays "noon"). One typo (insertion, deletion,
     substitution or transposition) is forgiven for Latin keywords of five letters or
-    more, and for STOP and HELP, when only one meaning is that close and the word stands
-    alone (with filler or a code): "abstian", "stpo", "resluts". Never in a longer
+    more other than votes, and for STOP and HELP, when only one meaning is that close and
+    the word stands alone (with filler or a code): "stpo", "resluts". Never in a longer
     sentence, and never for slang or weak words. Three-letter "stp" is not STOP: in
     French it is "s'il te plaît". The safe side for STOP is to honour it, so a lone
     "shop" or "cancer" opts out (and the confirmation says how to come back). Letters
     spelt out ("S.T.O.P", "Y E S") are read as the word.
+    Vote words have rules of their own (app/domain/typos.py): one swapped, doubled or
+    dropped letter in each language's plain vote words of three letters or more ("yse",
+    "tka", "nei", "abstian"), read as a weak vote (so "yse but only if..." keeps its
+    comment), never when the slip is a keyword, one edit from a keyword of another
+    meaning, or a common word. The Intent's `typo` then holds the word as typed, and
+    the confirmation quotes it.
 
 Order of rules
     1. Nothing left after normalising: "empty".
@@ -112,6 +118,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TypeVar
 
+from . import typos
+
 __all__ = ["LANGUAGES", "Intent", "language_name", "normalise", "parse"]
 
 LANGUAGES = ("en", "cy", "es", "fr", "pt", "pl", "ro", "ar", "ur", "bn")
@@ -126,7 +134,9 @@ class Intent:
     ASCII); `choice` ("yes"/"no"/"abstain"/"1".."99") and `comment` go with votes, and
     a "text" intent carries the whole trimmed text as `comment`; `language`/`argument`
     go with "language" (None/None shows the menu); `hint` is the language the keyword
-    belongs to when only one language owns it.
+    belongs to when only one language owns it. `typo` is the word as the member typed it
+    (normalised) when a vote was read from a forgiven slip (`app.domain.typos`), so the
+    confirmation can say what was understood.
     """
 
     kind: str
@@ -136,6 +146,7 @@ class Intent:
     language: str | None = None
     argument: str | None = None
     hint: str | None = None
+    typo: str | None = None
 
 
 _NATIVE_NAMES = {
@@ -418,7 +429,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "yes?": "sigur|desigur|de acord|sunt de acord",
         "no": "nu|nu sunt de acord",
         "no?": "împotrivă|contra",
-        "abstain": "abțin|mă abțin|abținere|mă abțin de la vot",
+        "abstain": "abțin|mă abțin|abținere|abțineri|mă abțin de la vot",
         "not": "nu știu",
     },
     "ar": {
@@ -713,8 +724,8 @@ def _fuzzy(word: str) -> _Entry | None:
     for variant in _deletes(word) | {word}:
         near |= _FUZZY.get(variant, frozenset())
     hits = [_FOLDED1[w] for w in near if w != word and _within_one_edit(word, w)]
-    if not hits or len({(e.kind, e.value) for e in hits}) != 1:
-        return None
+    if not hits or len({(e.kind, e.value) for e in hits}) != 1 or hits[0].kind == "vote":
+        return None  # votes: only the slips app.domain.typos forgives
     langs = frozenset().union(*(e.langs for e in hits))
     return _Entry(hits[0].kind, hits[0].value, False, langs)
 
@@ -734,13 +745,37 @@ def _build_language_names() -> dict[tuple[str, ...], str]:
 _LANGUAGE_KEYS = _build_language_names()
 
 
+def _known_words() -> set[str]:
+    """Words the grammar knows other than as a keyword of their own: the words of
+    keyword phrases and language names, and the filler lists."""
+    words = {w for key in _FOLDED_N for w in key} | {w for key in _LANGUAGE_KEYS for w in key}
+    return (
+        words
+        | _POLITE
+        | _GREETINGS
+        | _LEAD
+        | _CONNECT
+        | _CONJ
+        | _NEGATORS
+        | _STOP_FILLER
+        | _START_FILLER
+        | _COMMAND_FILLER
+        | _LANG_CONNECT
+    )
+
+
+# Slips forgiven in vote words ("yse", "tka", "abstian"), checked against every keyword
+# above, whatever its kind: see app/domain/typos.py.
+_TYPOS = typos.build(_FOLDED1, _known_words(), lambda word: " ".join(t.fold for t in _scan(word)))
+
+
 # --------------------------------------------------------------------------- lexing
 
 
 class _Lex:
     """A meaningful unit: a keyword (maybe several words), a code, a number or a word."""
 
-    __slots__ = ("fuzzy", "i", "j", "kind", "langs", "value", "weak")
+    __slots__ = ("fuzzy", "i", "j", "kind", "langs", "typo", "value", "weak")
 
     def __init__(
         self,
@@ -751,9 +786,10 @@ class _Lex:
         weak: bool = False,
         langs: frozenset[str] = frozenset(),
         fuzzy: bool = False,
+        typo: bool = False,
     ) -> None:
         self.kind, self.value, self.i, self.j = kind, value, i, j
-        self.weak, self.langs, self.fuzzy = weak, langs, fuzzy
+        self.weak, self.langs, self.fuzzy, self.typo = weak, langs, fuzzy, typo
 
 
 def _from_entry(entry: _Entry, i: int, j: int, fuzzy: bool = False) -> _Lex:
@@ -791,6 +827,9 @@ def _lex_at(toks: list[_Tok], p: int, fuzzy: bool) -> _Lex:
         entry = _COLLAPSED.get(_collapse(word))
         if entry:
             return _from_entry(entry, p, p + 1)
+    reading = _TYPOS.read(word)
+    if reading:  # a slip of a vote word, weak: a comment only after punctuation or "but"
+        return _Lex("vote", reading.choice, p, p + 1, True, reading.langs, typo=True)
     if fuzzy:
         entry = _fuzzy(word)
         if entry:
@@ -860,7 +899,8 @@ def _no_real_words(toks: list[_Tok], lexes: list[_Lex]) -> bool:
 
 
 def _unglue(text: str, toks: list[_Tok]) -> None:
-    """Split "P12yes" into code and keyword; read "yes1" as "yes!", "S.T.O.P" as "stop"."""
+    """Split "P12yes" (or "P12yse") into code and keyword; read "yes1" as "yes!", "S.T.O.P"
+    as "stop"."""
     first = toks[0]
     if 1 < len(toks) <= _HEAD and all(len(t.fold) == 1 and t.fold.isalpha() for t in toks):
         word = "".join(t.fold for t in toks)
@@ -872,7 +912,7 @@ def _unglue(text: str, toks: list[_Tok]) -> None:
         first.norm = first.fold = slip[1]
         return
     glued = _CODE_GLUED_RE.fullmatch(first.fold)
-    if glued and (glued[2] in _EXACT1 or glued[2] in _FOLDED1):
+    if glued and (glued[2] in _EXACT1 or glued[2] in _FOLDED1 or _TYPOS.read(glued[2])):
         raw = text[first.start : first.end]
         cut = first.end - len(glued[2]) if raw.lower().endswith(glued[2]) else first.start
         toks[0:1] = [
@@ -1063,13 +1103,12 @@ def _match_vote(
             break
     rest = lexes[j:]
     hint = _hint(head.langs)
+    typo = toks[head.i].norm if head.typo else None
     if not more:
         if all(_is_polite(toks, x) or x.kind == "emoji" for x in rest):
-            return Intent("vote", code=code, choice=choice, hint=hint)
+            return Intent("vote", code=code, choice=choice, hint=hint, typo=typo)
         if all(x.kind in ("vote", "number", "emoji") or _is_polite(toks, x) for x in rest):
             return None  # "yes no", "👍👎": conflicting votes
-    if head.fuzzy:
-        return None  # a typo is forgiven only when the word stands alone
     last_end = toks[lexes[j - 1].j - 1].end
     start = toks[rest[0].i].start if rest else last_end
     if head.weak and not (anchored and head.kind == "number"):
@@ -1078,4 +1117,4 @@ def _match_vote(
         if not follows_conj and not any(c in _PUNCT_SET for c in gap):
             return None  # "a lot of people", "si llueve", "2 people came"
     comment = text[start:].strip().lstrip(_COMMENT_LEAD)
-    return Intent("vote", code=code, choice=choice, comment=comment or None, hint=hint)
+    return Intent("vote", code=code, choice=choice, comment=comment or None, hint=hint, typo=typo)

@@ -37,7 +37,7 @@ from . import members as members_ops
 from .current import Current, current_for, latest_for
 from .inbound_fast import MAX_STORED, handle_common
 from .outbox import queue as outbox_queue
-from .replies import vote_confirmation, vote_reply_kind
+from .replies import confirm_vote
 from .votes import in_audience, record_vote
 
 log = logging.getLogger(__name__)
@@ -334,13 +334,15 @@ def _welcomes_today(phone: str) -> int:
 
 
 def _from_opted_out(ctx: Context) -> Reply | None:
-    """After STOP: only START/JOIN or a bare YES gets an answer (and opts them back in)."""
+    """After STOP: only START/JOIN or a bare YES gets an answer (and opts them back in).
+    A YES read from a slip ("yse") is not consent: it gets no answer, like any other text."""
     intent = ctx.intent
     bare_yes = (
         intent.kind == "vote"
         and intent.choice == "yes"
         and intent.code is None
         and intent.comment is None
+        and intent.typo is None
     )
     if intent.kind == "start" or bare_yes:
         assert ctx.member is not None  # _dispatch sends only members here
@@ -450,15 +452,16 @@ def _vote(ctx: Context) -> Reply:
     )
     if intent.comment:
         _add_comment(ctx, consultation, intent.comment)
-    kind = vote_reply_kind(bool(intent.comment), target.other, result.changed)
-    text = vote_confirmation(
-        kind,
+    kind, text = confirm_vote(
         consultation,
         ctx.language,
         choice=result.vote.choice,
         previous=result.previous,
         receipt=result.vote.receipt,
         other=target.other,
+        with_comment=bool(intent.comment),
+        changed=result.changed,
+        typed=intent.typo,
     )
     return Reply(kind, text, consultation)
 

@@ -10,8 +10,8 @@ statements instead of 5-11 ORM statements:
    Python on these rows). Only open consultations: a text naming any other code gets
    its refusal from the full path. (The read has no parameter but the phone, so
    PostgreSQL keeps one generic plan for it instead of planning it for every text.)
-2. **Decide** in Python, with the same functions as the full path (`vote_reply_kind`,
-   `vote_confirmation`, `render`).
+2. **Decide** in Python, with the same functions as the full path (`confirm_vote`,
+   `render`).
 3. **Write** everything at once and commit: the inbound Message (its unique MessageSid
    decides whether this is a repeat), the vote and its history, the comment, and the
    reply. On PostgreSQL that is one statement with data-modifying CTEs, run in
@@ -62,7 +62,7 @@ from ..sms import segments
 from ..sms.render import render
 from . import comments, grammar
 from .current import REACHED
-from .replies import vote_confirmation, vote_reply_kind
+from .replies import confirm_vote
 from .votes import new_receipt
 
 log = logging.getLogger(__name__)
@@ -412,15 +412,16 @@ def _decide(settings: Settings, seen: Seen, intent: grammar.Intent, body: str) -
     if intent.comment:
         plan.comment = intent.comment
         plan.comment_consultation_id = target.id
-    plan.reply_kind = vote_reply_kind(bool(intent.comment), other, changed)
-    plan.reply = vote_confirmation(
-        plan.reply_kind,
+    plan.reply_kind, plan.reply = confirm_vote(
         target,
         language,
         choice=intent.choice,
         previous=plan.previous,
         receipt=plan.receipt,
         other=other,
+        with_comment=bool(intent.comment),
+        changed=changed,
+        typed=intent.typo,
     )
     return plan
 

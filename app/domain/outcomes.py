@@ -79,3 +79,22 @@ def decide(
         )
         outcome.broadcast_id = broadcast.id
     return outcome, broadcast, recipients
+
+
+def notify(consultation: Consultation, *, actor: str, settings: Settings) -> tuple[Broadcast, int]:
+    """Text a published outcome to everyone who took part, when that was not asked for
+    at publishing (not yet committed; call `app.tasks.broadcasts.launch` after the
+    commit). Conflict when there is no outcome yet or it was already texted."""
+    outcome = consultation.outcome
+    if outcome is None:
+        raise Conflict(f"{consultation.code} has no outcome yet")
+    # Locked and read afresh: two staff asking at once make one broadcast, not two.
+    outcome = db.session.get(Outcome, outcome.id, with_for_update=True, populate_existing=True)
+    assert outcome is not None
+    if outcome.broadcast_id is not None:
+        raise Conflict(f"the outcome of {consultation.code} was already texted")
+    broadcast, recipients = broadcasts_ops.create_outcome(
+        consultation, dict(outcome.text), actor=actor, settings=settings
+    )
+    outcome.broadcast_id = broadcast.id
+    return broadcast, recipients

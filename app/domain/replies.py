@@ -1,5 +1,10 @@
 """The wording of vote confirmations, shared by the full and the fast inbound paths.
 
+A vote read from a slip of a vote word ("yse", see app/domain/typos.py) gets a
+confirmation that says what was read (`vote_typo`, `vote_typo_comment`,
+`vote_typo_other`: `P12: we read "yse" as YES and counted it...`), so the member can
+put it right; `confirm_vote` chooses.
+
 `consultation` here is anything with the `code`, `kind` and `option_label` of a
 Consultation (the ORM row, or `inbound_fast.Row`).
 """
@@ -12,10 +17,12 @@ from typing import Any, Protocol
 from flask import has_app_context
 from flask_babel import force_locale, gettext
 
-from ..sms import segments
-from ..sms.render import budget, render
+from ..sms.render import Option, render, render_fitted
+from .typos import MAX_SLIP
 
-LABEL_CHARS = 20  # an option label in a confirmation is cut to this
+TYPED_CHARS = MAX_SLIP  # a member's word quoted in a confirmation is cut to this
+RTL = frozenset({"ar", "ur"})
+FSI, PDI = "\u2068", "\u2069"  # first-strong isolate and its end
 
 
 class Confirmable(Protocol):
@@ -30,15 +37,11 @@ class Confirmable(Protocol):
     def option_label(self, number: int, language: str, fallback: str = "en") -> str: ...
 
 
-def choice_label(
-    consultation: Confirmable, choice: str, language: str, *, with_label: bool = True
-) -> str:
-    """A choice as a confirmation shows it: YES/NO/ABSTAIN in the language, or `2 Library`."""
+def choice_label(consultation: Confirmable, choice: str, language: str) -> str | Option:
+    """A choice as a confirmation shows it: YES/NO/ABSTAIN in the language, or the
+    option (`2 Library`, which `render` may shorten to `2` to keep the budget)."""
     if consultation.kind == "choice":
-        if not with_label:
-            return choice
-        label = consultation.option_label(int(choice), language)
-        return f"{choice} {label[:LABEL_CHARS].rstrip()}".rstrip()
+        return Option(int(choice), consultation.option_label(int(choice), language))
     words = _choice_words(language) if has_app_context() else _words_now(language)
     return words.get(choice, choice)
 
@@ -75,26 +78,71 @@ def vote_confirmation(
     other: str | None,
 ) -> str:
     """The confirmation text of a recorded vote (`consultation`: anything with the
-    `code`, `kind` and `option_label` of a Consultation)."""
+    `code`, `kind` and `option_label` of a Consultation). An option's label is staff
+    text: `render` gives way to the option's number when the label would take the
+    reply over its budget (app/sms/render.py, the shortening rule)."""
+    values: dict[str, Any] = {
+        "code": consultation.code,
+        "choice": choice_label(consultation, choice, language),
+        "receipt": receipt,
+    }
+    if other:
+        values["other"] = other
+    if kind == "vote_changed":
+        assert previous is not None  # a changed vote had a choice before
+        values["previous"] = choice_label(consultation, previous, language)
+    return render(kind, language, **values)
 
-    def confirmation(with_label: bool) -> str:
+
+def echo(word: str, language: str) -> str:
+    """A member's word as a confirmation quotes it: at most TYPED_CHARS characters and, in
+    a right-to-left text, isolated, so a Latin word cannot turn the sentence around it."""
+    word = word[:TYPED_CHARS]
+    return f"{FSI}{word}{PDI}" if language in RTL else word
+
+
+def confirm_vote(
+    consultation: Confirmable,
+    language: str,
+    *,
+    choice: str,
+    previous: str | None,
+    receipt: str,
+    other: str | None,
+    with_comment: bool,
+    changed: bool,
+    typed: str | None = None,
+) -> tuple[str, str]:
+    """The kind and text of a recorded vote's confirmation.
+
+    `typed` is the member's word when the vote was read from a slip (Intent.typo): the
+    reply then says what was read. Should that go over the budget (a word in another
+    script turns an English text into UCS-2), the usual confirmation is sent instead;
+    it names the choice too.
+    """
+    if typed:
+        kind = "vote_typo_comment" if with_comment else "vote_typo"
+        if other:
+            kind = "vote_typo_other"
         values: dict[str, Any] = {
             "code": consultation.code,
-            "choice": choice_label(consultation, choice, language, with_label=with_label),
+            "typed": echo(typed, language),
+            "vote": choice_label(consultation, choice, language),
             "receipt": receipt,
         }
         if other:
             values["other"] = other
-        if kind == "vote_changed":
-            assert previous is not None  # a changed vote had a choice before
-            values["previous"] = choice_label(
-                consultation, previous, language, with_label=with_label
-            )
-        return render(kind, language, **values)
-
-    text = confirmation(with_label=True)
-    # A label is staff text: one accented letter can turn the reply into UCS-2 and double
-    # its cost. The option number alone always fits, so fall back to it.
-    if consultation.kind == "choice" and not segments.fits(text, budget(language)):
-        text = confirmation(with_label=False)
-    return text
+        fitted = render_fitted(kind, language, values)
+        if fitted.within:
+            return kind, fitted.text
+    kind = vote_reply_kind(with_comment, other, changed)
+    text = vote_confirmation(
+        kind,
+        consultation,
+        language,
+        choice=choice,
+        previous=previous,
+        receipt=receipt,
+        other=other,
+    )
+    return kind, text

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from .. import audit
 from ..extensions import db
 from ..models import Channel, Consultation, Member, Vote, VoteChange, utcnow
 from . import Conflict, Invalid
@@ -111,6 +112,41 @@ def record_vote(
         _history(vote, None, message_id)
         return VoteResult(vote=vote, previous=None, created=True)
     raise Conflict("could not record the vote; please try again")  # pragma: no cover
+
+
+#: How a member gave staff an assisted vote (kept in the audit log).
+ASSISTED_METHODS = ("phone", "in_person", "paper")
+
+
+def record_assisted(
+    consultation: Consultation, member: Member, choice: str, *, actor: str, method: str
+) -> VoteResult:
+    """Record a vote a member gave staff by phone, in person or on paper: the same
+    `record_vote` as a text (channel `assisted`, entered by `actor`), so a later vote by
+    any channel replaces it and none counts twice; audited with the member's id.
+
+    Opted-out members may vote this way (they asked a person, not a phone); nothing is
+    texted to anyone for it. Raises what `record_vote` raises, and Invalid for a method
+    not in ASSISTED_METHODS.
+    """
+    if method not in ASSISTED_METHODS:
+        raise Invalid(f"method must be one of {', '.join(ASSISTED_METHODS)}")
+    result = record_vote(
+        consultation, member, choice, channel=Channel.ASSISTED.value, entered_by=actor
+    )
+    audit.record(
+        actor,
+        "vote.assisted",
+        "consultation",
+        consultation.code,
+        {
+            "member": member.id,
+            "choice": choice,
+            "previous": result.previous,
+            "method": method,
+        },
+    )
+    return result
 
 
 def _update(

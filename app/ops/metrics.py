@@ -2,9 +2,12 @@
 
 Two kinds. Webhook latency is measured in each web process: under gunicorn, set
 `PROMETHEUS_MULTIPROC_DIR` (gunicorn.conf.py does) and every worker writes its samples
-there, so one scrape sees them all. Everything about texts and queues is read at scrape
-time from the database and Redis, the shared truth, so it is the same whichever web
-process (on whichever machine) answers the scrape.
+there, so one scrape sees them all. Everything about texts and queues comes from the
+database and Redis, the shared truth, so it is the same whichever web process (on
+whichever machine) answers the scrape: the cheap figures (send rate over an index,
+texts in doubt, queue depth) are read at scrape time; texts by direction and status,
+a scan of the whole table, are counted by the sweeper every METRICS_COUNT_INTERVAL
+and published (app/tasks/counts.py), with the time of the count beside them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..jobs import jobs
 from ..models import Message, utcnow
+from ..tasks.counts import published_text_counts
 
 WEBHOOK_SECONDS = Histogram(
     "chorus_webhook_seconds",
@@ -44,16 +48,21 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         texts = GaugeMetricFamily(
-            "chorus_texts", "Texts stored, by direction and status.", labels=["direction", "status"]
+            "chorus_texts",
+            "Texts stored, by direction and status, as of the last count.",
+            labels=["direction", "status"],
         )
-        rows = db.session.execute(
-            select(Message.direction, Message.status, func.count()).group_by(
-                Message.direction, Message.status
-            )
-        )
+        published = published_text_counts()
+        counted_at, rows = published if published is not None else (0.0, [])
         for direction, status, count in rows:
             texts.add_metric([direction, status], count)
         yield texts
+        yield GaugeMetricFamily(
+            "chorus_texts_counted_timestamp_seconds",
+            "When chorus_texts was counted (the sweeper counts every METRICS_COUNT_INTERVAL; "
+            "0: not yet).",
+            value=counted_at,
+        )
 
         since = utcnow() - SEND_RATE_WINDOW
         segments = db.session.scalar(

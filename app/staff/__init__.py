@@ -3,7 +3,16 @@
 Importing a screen's module attaches its routes to the blueprint.
 """
 
-from . import routes  # noqa: F401  (the routes attach themselves to bp)
+from . import (  # noqa: F401  (each screen's routes attach themselves to bp)
+    admin,
+    assisted,
+    audit_log,
+    inbox,
+    outcome,
+    results,
+    routes,
+    translations,
+)
 from .access import init_app
 from .blueprint import bp
 
