@@ -73,6 +73,7 @@ NEEDS: dict[str, StaffRole | str] = {
     "api.openapi": OPEN,
     "api.create_member": ORGANISER,
     "api.get_member": VIEWER,
+    "api.revoke_member_links": ORGANISER,
     "api.create_consultation": ORGANISER,
     "api.get_consultation": VIEWER,
     "api.open_consultation": ORGANISER,
