@@ -249,5 +249,7 @@ def test_every_confirmation_on_a_live_consultation_is_within_budget(world):
 
 def test_an_english_reply_with_a_welsh_label_names_the_number(app):
     with app.app_context():
-        text = render("vote_recorded", "en", code="P12", choice=Option(2, "Ŵyl"), receipt="ACDEFGHJK")
+        text = render(
+            "vote_recorded", "en", code="P12", choice=Option(2, "Ŵyl"), receipt="ACDEFGHJK"
+        )
     assert "your vote 2 is counted" in text
