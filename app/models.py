@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -76,11 +77,13 @@ def _one_of(enum: type[StrEnum], name: str, length: int) -> Enum:
 
 
 class MemberStatus(StrEnum):
-    """Whether a member may be texted: `pending` members have not consented yet."""
+    """Whether a member may be texted: `pending` members have not consented yet;
+    `erased` is what is left of a member erased on request (app.domain.privacy)."""
 
     ACTIVE = "active"
     OPTED_OUT = "opted_out"
     PENDING = "pending"
+    ERASED = "erased"
 
 
 class ConsentSource(StrEnum):
@@ -90,6 +93,7 @@ class ConsentSource(StrEnum):
     STAFF = "staff"  # added by staff
     API = "api"  # added through the staff API
     DEMO = "demo"  # the demo data of `make run`
+    IMPORT = "import"  # imported from a CSV file by staff in the console
 
 
 class OptOutSource(StrEnum):
@@ -114,15 +118,27 @@ class Member(Model):
     status: Mapped[MemberStatus] = mapped_column(
         _one_of(MemberStatus, "status", 16), default=MemberStatus.ACTIVE, index=True
     )
-    # Consent record: when and how the member agreed to texts, and when/how they stopped.
+    # Consent record: when and how the member agreed to texts (and, when staff added
+    # them, who: the audit actor, e.g. "api:ops" or "staff:kit@example.org"; None when
+    # it was the member's own text), and when/how they stopped.
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consent_source: Mapped[ConsentSource | None] = mapped_column(
         _one_of(ConsentSource, "consent_source", 40)
     )
+    # Who recorded that consent (a staff account or API token's actor name); None when
+    # the member gave it themselves by text, or when it was not recorded (before 0007).
+    consent_by: Mapped[str | None] = mapped_column(String(200))
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opt_out_source: Mapped[OptOutSource | None] = mapped_column(
         _one_of(OptOutSource, "opt_out_source", 40)
     )
+    # Twilio refuses to text the number (error 21610: it is on Twilio's opt-out list)
+    # although the member wants texts: set when a send fails so, cleared when the member
+    # texts START/UNSTOP (the words that lift Twilio's block). Nothing is sent meanwhile.
+    carrier_blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    carrier_blocked_reason: Mapped[str | None] = mapped_column(String(200))
+    # When the member was erased on request (status `erased`; see app.domain.privacy).
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -185,6 +201,79 @@ class DecidedBy(StrEnum):
 CONSULTATION_KINDS = tuple(ConsultationKind)
 CONSULTATION_STATUSES = tuple(ConsultationStatus)
 DECIDED_BY = tuple(DecidedBy)
+
+
+class ImportStatus(StrEnum):
+    """preview (checked, nothing written) -> queued (confirmed) -> running -> done;
+    a preview can be discarded instead."""
+
+    PREVIEW = "preview"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    DISCARDED = "discarded"
+
+
+class MemberImport(Model):
+    """A CSV file of members uploaded in the console: checked and shown first, then,
+    once confirmed, added by a job (app/tasks/member_import.py) in chunks.
+
+    `cursor` is the id of the last row handled: a job run again (or after a crash)
+    goes on from there, and the counters move in the same transaction as the rows.
+    """
+
+    __tablename__ = "member_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[ImportStatus] = mapped_column(
+        _one_of(ImportStatus, "status", 12), default=ImportStatus.PREVIEW, index=True
+    )
+    filename: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Counted when the file is checked: rows read, rows to add (of which opted out:
+    # numbers that texted STOP and will be added without consent), rows refused.
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    to_add: Mapped[int] = mapped_column(Integer, default=0)
+    to_add_opted_out: Mapped[int] = mapped_column(Integer, default=0)
+    error_rows: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when it is confirmed and while it runs.
+    confirmed_by: Mapped[str | None] = mapped_column(String(200))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    # Numbers that became members between the preview and the import: left as they are.
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MemberImportRow(Model):
+    """One line of an uploaded file, as checked: the values to add, or why not.
+
+    Rows are working data, not records: the valid ones are deleted once added, and
+    every row of an import goes a day after it was uploaded.
+    """
+
+    __tablename__ = "member_import_row"
+    __table_args__ = (Index("ix_member_import_row_import_id", "import_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("member_import.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    # E.164 when valid, else the text as given (cut to fit).
+    phone: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(16))
+    # Group names separated by ";" (checked names cannot hold one).
+    groups: Mapped[str] = mapped_column(Text, default="")
+    # Why the row will not be added (a code, see app/domain/member_import.py), or None.
+    error: Mapped[str | None] = mapped_column(String(32))
+    # The line the same number was first seen on (for duplicates in the file).
+    first_line: Mapped[int | None] = mapped_column(Integer)
+    # True when the number texted STOP: added as opted out, never texted.
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Consultation(Model):
@@ -381,6 +470,16 @@ class Message(Model):
         Index("ix_message_broadcast_batch_status", "broadcast_id", "batch", "status"),
         Index("ix_message_member_consultation", "member_id", "consultation_id"),
         Index("ix_message_status_next_attempt", "status", "next_attempt_at"),
+        # The texts whose body is still kept, oldest first: what the retention sweep
+        # reads (app.domain.privacy.clear_old_bodies), so it never scans cleared rows.
+        Index(
+            "ix_message_body_kept",
+            "created_at",
+            postgresql_where=sql_text("body <> ''"),
+            sqlite_where=sql_text("body <> ''"),
+        ),
+        # The console's "failed in the last day": a range of this index, whatever the size.
+        Index("ix_message_status_updated", "status", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -534,6 +633,8 @@ class AuditEvent(Model):
     """Append-only log; each row carries the hash of the one before it."""
 
     __tablename__ = "audit_event"
+    # A member's consent history in their data export is read by subject.
+    __table_args__ = (Index("ix_audit_event_subject", "subject_type", "subject_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, unique=True)

@@ -10,8 +10,11 @@ The sweeper is a thread in every worker; a Redis tick makes sure only one of the
 sweeps per interval. Each sweep, in order: closes consultations whose `closes_at`
 has passed, sends due reminders, starts due scheduled broadcasts, re-queues
 expansions and batches whose jobs were lost (Redis flushed or restarted, a worker
-killed), takes back stale claims, and re-queues due retries. Everything it does
-is read from the database, so it recovers from any loss of Redis state.
+killed), takes back stale claims, re-queues due retries, recovers inbound texts
+Chorus missed, counts texts for /metrics, empties message bodies older than
+MESSAGE_RETENTION_DAYS (a few bounded batches per sweep), and re-queues member imports
+whose job was lost (clearing out old imports' rows). Everything it does is read from
+the database, so it recovers from any loss of Redis state.
 
 Without REDIS_URL there is no RQ: jobs run in threads of the web process and the
 sweeper runs there too (started with the first request: `init_app`, called by the
@@ -37,7 +40,9 @@ from .jobs import Jobs
 from .tasks import broadcasts as broadcast_tasks
 from .tasks import consultations as consultation_tasks
 from .tasks import counts as count_tasks
+from .tasks import member_import as member_import_tasks
 from .tasks import outbox as outbox_tasks
+from .tasks import privacy as privacy_tasks
 from .tasks import recovery as recovery_tasks
 from .tasks.sender import close_outbox
 
@@ -68,6 +73,8 @@ def sweep() -> dict[str, Any]:
         ("singles", outbox_tasks.pump_singles),
         ("recovered_inbound", recovery_tasks.recover_inbound_due),
         ("counted", count_tasks.publish_text_counts_due),
+        ("retention", privacy_tasks.clear_old_bodies),
+        ("member_imports", member_import_tasks.resume_stalled),
     ]
     done: dict[str, Any] = {}
     for name, step in steps:

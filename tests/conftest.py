@@ -269,11 +269,13 @@ def signed_post(client):
 
 
 @pytest.fixture
-def world(app, api, signed_post):
-    """Members, consultations and a signed texter on the test app (inbound_helpers.World)."""
+def world(request, app, api, signed_post):
+    """Members, consultations and a signed texter on the test app (inbound_helpers.World),
+    told about the FakeTwilio when the app sends through one."""
     from tests.inbound_helpers import World
 
-    return World(app, api, signed_post)
+    fake = request.getfixturevalue("fake") if "fake" in request.fixturenames else None
+    return World(app, api, signed_post, fake)
 
 
 @pytest.fixture

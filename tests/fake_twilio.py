@@ -560,6 +560,16 @@ class FakeTwilio:
                 raise TimeoutError(f"{len(self._callback_log)} callbacks sent, wanted {n}")
             return [dict(c) for c in self._callback_log]
 
+    def forget(self, number: str) -> int:
+        """Forget the accepted messages to ``number`` (a test's set-up texts, such as a new
+        member's welcome, that the test is not about); returns how many."""
+        with self._changed:
+            gone = [m for m in self._messages if m["to"] == number]
+            for m in gone:
+                self._by_sid.pop(m["sid"], None)
+            self._messages[:] = [m for m in self._messages if m["to"] != number]
+            return len(gone)
+
     def reset(self) -> None:
         """Forget messages, failures, attempts, callbacks (pending ones too) and all injection
         rules. Configuration (latency, credentials, callback options) is kept."""

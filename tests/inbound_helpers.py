@@ -12,8 +12,9 @@ import itertools
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
+from app.domain.members import WELCOME_KIND
 from app.extensions import db
 from app.models import Consultation, Member, Message, utcnow
 from tests.conftest import ACCOUNT_SID, TWILIO_FROM
@@ -86,21 +87,42 @@ def deliver_at_once(app, all_params: list[dict[str, str]]) -> tuple[list, list]:
 class World:
     """Members, consultations and texts for one test app."""
 
-    def __init__(self, app, api, signed_post):
+    def __init__(self, app, api, signed_post, fake=None):
         self.app = app
         self.api = api
         self.signed_post = signed_post
+        self.fake = fake  # the FakeTwilio the app sends through, if any
         self._phones = itertools.count(1)
 
     # --- people and consultations, through the staff API
 
-    def member(self, language: str = "en", groups: list[str] | None = None, **extra: Any) -> str:
-        """Add a member; returns their E.164 phone."""
+    def member(
+        self,
+        language: str = "en",
+        groups: list[str] | None = None,
+        welcome: bool = False,
+        **extra: Any,
+    ) -> str:
+        """Add a member; returns their E.164 phone.
+
+        A member added through the API is texted a welcome first; unless `welcome`, that
+        text is dropped here (its row, and FakeTwilio's record of it), as if it had gone
+        long ago, so that the tests see only the texts they cause
+        (tests/test_members_data.py tests the welcome itself).
+        """
         phone = f"+4474002{next(self._phones):05d}"
         payload = {"phone": phone, "language": language, "groups": groups or ["community"]}
         payload.update(extra)
         response = self.api.post("/members", json=payload)
         assert response.status_code == 201, response.get_json()
+        if not welcome:
+            with self.app.app_context():
+                db.session.execute(
+                    delete(Message).where(Message.phone == phone, Message.kind == WELCOME_KIND)
+                )
+                db.session.commit()
+            if self.fake is not None:
+                self.fake.forget(phone)
         return phone
 
     def stranger(self) -> str:

@@ -18,6 +18,7 @@ from app.models import (
     Comment,
     Consultation,
     Member,
+    MemberImport,
     MemberStatus,
     Message,
     MessageStatus,
@@ -54,6 +55,7 @@ CLOSED = {
     ("broadcast", "status"),
     ("staff_account", "role"),
     ("api_token", "role"),
+    ("member_import", "status"),
 }
 
 # A copied row must not collide with its original on a unique key (SQL expressions).
@@ -114,7 +116,8 @@ def rows(app) -> dict[str, int]:
             email="staff@example.org", password_hash="x", role="viewer", session_version=1
         )
         token = ApiToken(name="t", token_hash="0" * 64, role="viewer")
-        db.session.add_all([change, comment, account, token])
+        upload = MemberImport(created_by="staff:someone@example.org")
+        db.session.add_all([change, comment, account, token, upload])
         db.session.commit()
         return {
             "member": member.id,
@@ -127,6 +130,7 @@ def rows(app) -> dict[str, int]:
             "comment": comment.id,
             "staff_account": account.id,
             "api_token": token.id,
+            "member_import": upload.id,
         }
 
 

@@ -527,12 +527,12 @@ def test_long_info_with_an_outbox_queues_the_rest(world, monkeypatch):
 
     from app.tasks import outbox as outbox_tasks
 
-    fake = types.SimpleNamespace(queue_message=queue_message)
-    monkeypatch.setattr(inbound, "_outbox", lambda: fake)
-    monkeypatch.setattr(outbox_tasks, "send_soon", sent.append)
     body = " ".join(f"Paragraph {n} of the full text." for n in range(150))
     world.consultation("P12", body={"en": body})
     phone = world.member()
+    fake = types.SimpleNamespace(queue_message=queue_message)
+    monkeypatch.setattr(inbound, "_outbox", lambda: fake)
+    monkeypatch.setattr(outbox_tasks, "send_soon", sent.append)
     reply = world.text(phone, "more p12")
     queued = world.rows(Message, Message.status == "queued")
     assert sent == [m.id for m in queued] and len(queued) == 2

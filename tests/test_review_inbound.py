@@ -198,7 +198,9 @@ def test_number_that_texted_stop_gets_no_broadcast_after_staff_add_it(sending):
     staff.consultation()
     sent = staff.post("/consultations/P12/broadcast")
     assert sent.status_code == 202 and sent.get_json()["recipients"] == 1
-    assert stopped not in per_phone(fake) and per_phone(fake)[other] == 1
+    # `other` got its welcome (a member staff added) and the broadcast; `stopped` nothing.
+    assert stopped not in per_phone(fake) and per_phone(fake)[other] == 2
+    assert [b for b in fake.bodies_to(other) if "P12" in b] != []
 
 
 def test_number_that_texted_stop_then_start_is_added_active(make_app):

@@ -20,10 +20,12 @@ from ..domain import consultations as consultations_ops
 from ..domain import links as links_ops
 from ..domain import members as members_ops
 from ..domain import outcomes as outcomes_ops
+from ..domain import privacy as privacy_ops
 from ..extensions import db
 from ..models import Broadcast, StaffRole
 from ..roles import OPEN, declared, requires
 from ..tasks import broadcasts as broadcast_tasks
+from ..tasks import outbox as outbox_tasks
 from .auth import actor, authenticate
 from .blueprint import bp
 from .schemas import (
@@ -37,6 +39,7 @@ from .schemas import (
     ConsultationStatusSchema,
     LinksRevokedSchema,
     LinksRevokeInSchema,
+    MemberExportSchema,
     MemberInSchema,
     MemberSchema,
     OutcomeInSchema,
@@ -138,20 +141,24 @@ def openapi():
 @bp.response(201, MemberSchema)
 @refusals(409, 422)
 def create_member(data: dict[str, Any]):
-    """Add a member: 422 for a number that is not valid, 409 if it exists."""
-    current = settings()
-    member = members_ops.create_member(
+    """Add a member: 422 for a number that is not valid, 409 if it exists.
+
+    The consent record names this token and now, and the member is texted a welcome
+    naming the organisation and how to stop, before any other text.
+    """
+    added = members_ops.add_member(
         data["phone"],
-        region=current.default_region,
-        default_language=current.default_language,
+        settings=settings(),
+        actor=actor(),
+        source="api",
         name=data.get("name"),
         language=data.get("language"),
         groups=data.get("groups"),
-        consent_source="api",
-        actor=actor(),
     )
     db.session.commit()
-    return member
+    if added.welcome is not None:
+        outbox_tasks.enqueue_queued([added.welcome.id])
+    return added.member
 
 
 @bp.get("/members/<path:phone>", parameters=[PHONE])
@@ -177,6 +184,32 @@ def revoke_member_links(data: dict[str, Any], phone: str):
     revoked = links_ops.revoke(member, consultation, actor=actor())
     db.session.commit()
     return {"revoked": revoked}
+
+
+@bp.get("/members/<path:phone>/export", parameters=[PHONE])
+@requires(StaffRole.ORGANISER)
+@bp.response(200, MemberExportSchema)
+@refusals(404)
+def export_member(phone: str):
+    """Everything Chorus holds about a member: profile, consent record and its history
+    (who, how, when), every text in and out, votes with their history, comments."""
+    member = members_ops.get_by_phone(phone, settings().default_region)
+    return privacy_ops.export_member(member)
+
+
+@bp.delete("/members/<path:phone>", parameters=[PHONE])
+@requires(StaffRole.ORGANISER)
+@bp.response(204)
+@refusals(404)
+def erase_member(phone: str):
+    """Erase a member on request: the number, name, message bodies and comments go;
+    texts still queued for them are cancelled; their votes stay as anonymous counts, so
+    tallies and the public register do not change. The audit log records the erasure
+    by member id. The number is then unknown: a second erasure is 404."""
+    member = members_ops.get_by_phone(phone, settings().default_region)
+    privacy_ops.erase_member(member, actor())
+    db.session.commit()
+    return ""
 
 
 # ---------------------------------------------------------------------- consultations

@@ -211,12 +211,42 @@ class MemberInSchema(ApiSchema):
 
 
 class ConsentSchema(ApiSchema):
-    """When and how the member agreed to texts, and when and how they opted out."""
+    """When, how and by whom the member agreed to texts, when and how they opted out,
+    and whether the carrier refuses to text them (Twilio 21610) until they text START."""
 
     at = When(required=True, allow_none=True)
     source = Text(required=True, allow_none=True)
+    by = Text(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Who added the member (the staff account or API token); null "
+            "when the consent was the member's own text"
+        },
+    )
     opted_out_at = When(required=True, allow_none=True)
     opt_out_source = Text(required=True, allow_none=True)
+    carrier_blocked_at = When(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Since when Twilio refuses to text the number (21610) although "
+            "the member wants texts; nothing is sent until they text START"
+        },
+    )
+    carrier_blocked_reason = Text(required=True, allow_none=True)
+
+
+def _consent(member: Member) -> dict[str, Any]:
+    return {
+        "at": member.consent_at,
+        "source": member.consent_source,
+        "by": member.consent_by,
+        "opted_out_at": member.opted_out_at,
+        "opt_out_source": member.opt_out_source,
+        "carrier_blocked_at": member.carrier_blocked_at,
+        "carrier_blocked_reason": member.carrier_blocked_reason,
+    }
 
 
 class MemberSchema(ApiSchema):
@@ -239,12 +269,7 @@ class MemberSchema(ApiSchema):
             "language": member.language,
             "groups": member.groups,
             "status": member.status,
-            "consent": {
-                "at": member.consent_at,
-                "source": member.consent_source,
-                "opted_out_at": member.opted_out_at,
-                "opt_out_source": member.opt_out_source,
-            },
+            "consent": _consent(member),
         }
 
 
@@ -268,6 +293,115 @@ class LinksRevokedSchema(ApiSchema):
     """How many personal links stopped working."""
 
     revoked = fields.Integer(required=True)
+
+
+# Export answers: the values come JSON-ready from app.domain.privacy.export_member,
+# times already as ISO 8601 text.
+
+
+def _moment(**kwargs: Any) -> Text:
+    return Text(metadata={"format": "date-time"}, **kwargs)
+
+
+class ExportProfileSchema(ApiSchema):
+    """The member's profile."""
+
+    id = fields.Integer(required=True)
+    phone = Text(required=True, metadata={"description": "E.164"})
+    name = Text(required=True, allow_none=True)
+    language = Text(required=True)
+    groups = fields.List(Text(), required=True)
+    status = Text(required=True, validate=validate.OneOf(MEMBER_STATUSES))
+    created_at = _moment(required=True)
+    updated_at = _moment(required=True)
+
+
+class ExportConsentSchema(ApiSchema):
+    """The consent record as it stands (as in the member's answer)."""
+
+    at = _moment(required=True, allow_none=True)
+    source = Text(required=True, allow_none=True)
+    by = Text(required=True, allow_none=True)
+    opted_out_at = _moment(required=True, allow_none=True)
+    opt_out_source = Text(required=True, allow_none=True)
+    carrier_blocked_at = _moment(required=True, allow_none=True)
+    carrier_blocked_reason = Text(required=True, allow_none=True)
+
+
+class ExportEventSchema(ApiSchema):
+    """One audit event about the member: added, opted in or out, carrier block..."""
+
+    at = _moment(required=True)
+    event = Text(required=True, metadata={"example": "member.opted_out"})
+    by = Text(required=True, metadata={"description": "Who: a staff actor, the member, Twilio"})
+    details = fields.Dict(
+        keys=Text(), required=True, metadata={"description": "How, e.g. {'via': 'sms'}"}
+    )
+
+
+class ExportTextSchema(ApiSchema):
+    """One text in or out; a body older than MESSAGE_RETENTION_DAYS is empty."""
+
+    id = fields.Integer(required=True)
+    direction = Text(required=True, validate=validate.OneOf(("in", "out")))
+    at = _moment(required=True)
+    sent_at = _moment(required=True, allow_none=True)
+    body = Text(required=True)
+    kind = Text(required=True, allow_none=True)
+    status = Text(required=True)
+    error_code = Text(required=True, allow_none=True)
+    failed_reason = Text(required=True, allow_none=True)
+    segments = fields.Integer(required=True)
+    encoding = Text(required=True)
+    consultation = Text(required=True, allow_none=True)
+    broadcast_id = fields.Integer(required=True, allow_none=True)
+
+
+class ExportVoteChangeSchema(ApiSchema):
+    """One entry of a vote's history."""
+
+    at = _moment(required=True)
+    choice = Text(required=True)
+    previous = Text(required=True, allow_none=True)
+    channel = Text(required=True)
+    entered_by = Text(required=True, allow_none=True)
+
+
+class ExportVoteSchema(ApiSchema):
+    """The member's current vote on one consultation, and its history."""
+
+    consultation = Text(required=True, allow_none=True)
+    choice = Text(required=True)
+    channel = Text(required=True)
+    entered_by = Text(required=True, allow_none=True)
+    receipt = Text(required=True)
+    created_at = _moment(required=True)
+    updated_at = _moment(required=True)
+    history = fields.List(fields.Nested(ExportVoteChangeSchema), required=True)
+
+
+class ExportCommentSchema(ApiSchema):
+    """One comment (no consultation: a message to staff)."""
+
+    consultation = Text(required=True, allow_none=True)
+    body = Text(required=True)
+    channel = Text(required=True)
+    language = Text(required=True)
+    visible = fields.Boolean(required=True)
+    hidden_reason = Text(required=True, allow_none=True)
+    at = _moment(required=True)
+
+
+class MemberExportSchema(ApiSchema):
+    """Everything Chorus holds about a member."""
+
+    exported_at = _moment(required=True)
+    member = fields.Nested(ExportProfileSchema, required=True)
+    consent = fields.Nested(ExportConsentSchema, required=True)
+    consent_history = fields.List(fields.Nested(ExportEventSchema), required=True)
+    texts = fields.List(fields.Nested(ExportTextSchema), required=True)
+    votes = fields.List(fields.Nested(ExportVoteSchema), required=True)
+    comments = fields.List(fields.Nested(ExportCommentSchema), required=True)
 
 
 # ---------------------------------------------------------------------- consultations
@@ -518,9 +652,7 @@ class BroadcastSchema(ApiSchema):
 
     @pre_dump
     def _from_broadcast(self, broadcast: Broadcast, **_: Any) -> dict[str, Any]:
-        n = broadcasts_ops.counts(broadcast)
-        rows = sum(n.values())
-        expanded = broadcast.expanded_at is not None
+        progress = broadcasts_ops.progress(broadcast)
         consultation = (
             db.session.get(Consultation, broadcast.consultation_id)
             if broadcast.consultation_id is not None
@@ -532,14 +664,14 @@ class BroadcastSchema(ApiSchema):
             "consultation": consultation.code if consultation else None,
             "links": broadcast.links,
             "status": broadcast.status,
-            "total": rows + broadcast.skipped_at_start if expanded else broadcast.total,
-            "sent": n.get("sent", 0) + n.get("delivered", 0) + n.get("undelivered", 0),
-            "delivered": n.get("delivered", 0),
-            "undelivered": n.get("undelivered", 0),
-            "failed": n.get("failed", 0),
-            "skipped": n.get("skipped", 0) + broadcast.skipped_at_start,
-            "pending": n.get("queued", 0) + n.get("sending", 0),
-            "unknown_texts": n.get("unknown", 0),
+            "total": progress["total"],
+            "sent": progress["sent"],
+            "delivered": progress["delivered"],
+            "undelivered": progress["undelivered"],
+            "failed": progress["failed"],
+            "skipped": progress["skipped"],
+            "pending": progress["pending"],
+            "unknown_texts": progress["unknown"],
             "scheduled_at": broadcast.scheduled_at,
             "started_at": broadcast.started_at,
             "completed_at": broadcast.completed_at,

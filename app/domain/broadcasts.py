@@ -46,6 +46,7 @@ from ..models import (
 from ..sms import segments
 from ..sms.render import render
 from . import Conflict, Invalid, NotFound, links
+from .members import textable
 from .outbox.queue import due
 from .outbox.quiet import quiet_until
 from .outbox.status import PENDING
@@ -211,8 +212,9 @@ def _clauses_for(broadcast: Broadcast, consultation: Consultation | None) -> lis
 
 
 def count_audience(clauses: list[Any]) -> tuple[int, int]:
-    """(members who will be texted, members skipped because they are not active)."""
-    active = func.coalesce(func.sum(case((Member.status == "active", 1), else_=0)), 0)
+    """(members who will be texted, members skipped because they are not active or are
+    blocked by the carrier)."""
+    active = func.coalesce(func.sum(case((textable(), 1), else_=0)), 0)
     total, recipients = db.session.execute(
         select(func.count(), active).select_from(Member).where(*clauses)
     ).one()
@@ -220,13 +222,17 @@ def count_audience(clauses: list[Any]) -> tuple[int, int]:
 
 
 def recipients_by_language(clauses: list[Any]) -> dict[str, int]:
-    """Active members of the audience per language."""
+    """Active members of the audience per language (not those blocked by the carrier)."""
     rows = db.session.execute(
-        select(Member.language, func.count())
-        .where(Member.status == "active", *clauses)
-        .group_by(Member.language)
+        select(Member.language, func.count()).where(textable(), *clauses).group_by(Member.language)
     )
     return {language: n for language, n in rows}
+
+
+def audience_by_language(groups: list[str]) -> dict[str, int]:
+    """Active members in any of `groups` (everyone when empty), per language: who a
+    consultation with that audience would text."""
+    return recipients_by_language(_audience_clauses(None, groups, "all", ""))
 
 
 #: How a preview shows the token of each member's link (the same length as a token).
@@ -561,7 +567,7 @@ def expand(broadcast_id: int, settings: Settings) -> int:
         literal(now, stamp),
         literal(now, stamp),
     ).where(
-        Member.status == "active",
+        textable(),
         *clauses,
         ~exists().where(Message.broadcast_id == broadcast_id, Message.member_id == Member.id),
     )
@@ -788,6 +794,45 @@ def counts(broadcast: Broadcast) -> dict[str, int]:
         .group_by(Message.status)
     )
     return {status: n for status, n in rows}
+
+
+def progress(broadcast: Broadcast) -> dict[str, int]:
+    """Where a broadcast is, as staff read it (the API and the console alike).
+
+    `total`: audience members (texted, to be texted, skipped); `sent`: accepted by
+    Twilio, including those since delivered or undelivered; `pending`: queued or being
+    sent; `skipped`: never sent (not active at the start, opted out, or cancelled);
+    `unknown`: in doubt for good, never sent again.
+    """
+    return _progress(broadcast, counts(broadcast))
+
+
+def progress_of(broadcasts: list[Broadcast]) -> dict[int, dict[str, int]]:
+    """`progress` of each of `broadcasts` (a page of them), with one query."""
+    by_id: dict[int, dict[str, int]] = {b.id: {} for b in broadcasts}
+    if by_id:
+        rows = db.session.execute(
+            select(Message.broadcast_id, Message.status, func.count())
+            .where(Message.broadcast_id.in_(list(by_id)))
+            .group_by(Message.broadcast_id, Message.status)
+        )
+        for broadcast_id, status, n in rows:
+            by_id[broadcast_id][status] = n
+    return {b.id: _progress(b, by_id[b.id]) for b in broadcasts}
+
+
+def _progress(broadcast: Broadcast, n: dict[str, int]) -> dict[str, int]:
+    expanded = broadcast.expanded_at is not None
+    return {
+        "total": sum(n.values()) + broadcast.skipped_at_start if expanded else broadcast.total,
+        "sent": n.get("sent", 0) + n.get("delivered", 0) + n.get("undelivered", 0),
+        "delivered": n.get("delivered", 0),
+        "undelivered": n.get("undelivered", 0),
+        "failed": n.get("failed", 0),
+        "skipped": n.get("skipped", 0) + broadcast.skipped_at_start,
+        "pending": n.get("queued", 0) + n.get("sending", 0),
+        "unknown": n.get("unknown", 0),
+    }
 
 
 def _code(consultation_id: int | None) -> str | None:

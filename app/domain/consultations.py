@@ -18,7 +18,9 @@ from ..models import (
     DECIDED_BY,
     Comment,
     Consultation,
+    ConsultationKind,
     ConsultationStatus,
+    DecidedBy,
     Vote,
     utcnow,
 )
@@ -100,6 +102,43 @@ def create(payload: Any, *, actor: str, timezone: str = "Europe/London") -> Cons
     if not isinstance(code, str) or not CODE.match(code):
         raise Invalid("code must be 1-3 letters then 1-4 digits, like P12")
     code = code.upper()
+    values = _definition(payload, timezone)
+    if find(code) is not None:
+        raise Conflict(f"a consultation with the code {code} already exists")
+    consultation = Consultation(code=code, status=ConsultationStatus.DRAFT, **values)
+    try:
+        # A savepoint: the same code drafted in a concurrent request is a 409, not a 500.
+        with db.session.begin_nested():
+            db.session.add(consultation)
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict(f"a consultation with the code {code} already exists") from None
+    audit.record(actor, "consultation.created", "consultation", code, {"kind": values["kind"]})
+    return consultation
+
+
+def update(
+    consultation: Consultation, payload: Any, *, actor: str, timezone: str = "Europe/London"
+) -> Consultation:
+    """Replace a draft's definition (everything but its code) with `payload`, checked by
+    the same rules as `create`; only a draft can change."""
+    if consultation.status != "draft":
+        raise Conflict(f"{consultation.code} is {consultation.status}; only a draft can be edited")
+    if not isinstance(payload, dict):
+        raise Invalid("the body must be a JSON object")
+    values = _definition(payload, timezone)
+    changed = sorted(name for name, value in values.items() if getattr(consultation, name) != value)
+    for name, value in values.items():
+        setattr(consultation, name, value)
+    db.session.flush()
+    audit.record(
+        actor, "consultation.updated", "consultation", consultation.code, {"changed": changed}
+    )
+    return consultation
+
+
+def _definition(payload: dict[str, Any], timezone: str) -> dict[str, Any]:
+    """Everything of a consultation but its code, checked: its column values."""
     kind = payload.get("kind")
     if kind not in CONSULTATION_KINDS:
         raise Invalid(f"kind must be one of {', '.join(CONSULTATION_KINDS)}")
@@ -135,33 +174,20 @@ def create(payload: Any, *, actor: str, timezone: str = "Europe/London") -> Cons
     results_public = payload.get("results_public", True)
     if not isinstance(results_public, bool):
         raise Invalid("results_public must be true or false")
-    if find(code) is not None:
-        raise Conflict(f"a consultation with the code {code} already exists")
-    consultation = Consultation(
-        code=code,
-        kind=kind,
-        status="draft",
-        title=title,
-        summary=summary,
-        body=body,
-        options=options,
-        audience=audience,
-        decision_by=by,
-        quorum=quorum,
-        threshold=None if threshold is None else float(threshold),
-        results_public=results_public,
-        closes_at=closes_at,
-        remind_at=remind_at,
-    )
-    try:
-        # A savepoint: the same code drafted in a concurrent request is a 409, not a 500.
-        with db.session.begin_nested():
-            db.session.add(consultation)
-            db.session.flush()
-    except IntegrityError:
-        raise Conflict(f"a consultation with the code {code} already exists") from None
-    audit.record(actor, "consultation.created", "consultation", code, {"kind": kind})
-    return consultation
+    return {
+        "kind": ConsultationKind(kind),
+        "title": title,
+        "summary": summary,
+        "body": body,
+        "options": options,
+        "audience": audience,
+        "decision_by": DecidedBy(by),
+        "quorum": quorum,
+        "threshold": None if threshold is None else float(threshold),
+        "results_public": results_public,
+        "closes_at": closes_at,
+        "remind_at": remind_at,
+    }
 
 
 def _options(value: Any, kind: str) -> list[dict[str, Any]]:
@@ -232,3 +258,21 @@ def results(consultation: Consultation) -> dict[str, Any]:
         "comments": comments,
         "participants": participants,
     }
+
+
+def participant_counts(consultation_ids: list[int]) -> dict[int, int]:
+    """Members who voted or commented, per consultation (one query for a page of them)."""
+    if not consultation_ids:
+        return {}
+    people = union(
+        select(Vote.consultation_id, Vote.member_id).where(
+            Vote.consultation_id.in_(consultation_ids)
+        ),
+        select(Comment.consultation_id, Comment.member_id).where(
+            Comment.consultation_id.in_(consultation_ids)
+        ),
+    ).subquery()
+    rows = db.session.execute(
+        select(people.c.consultation_id, func.count()).group_by(people.c.consultation_id)
+    )
+    return {consultation_id: n for consultation_id, n in rows}

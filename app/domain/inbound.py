@@ -177,9 +177,16 @@ def handle_inbound(
             raise
         return _replay(stored)
 
+    if member is not None and members_ops.lifts_carrier_block(text):
+        # START/UNSTOP (or YES) made Twilio lift its block: texts may reach them again.
+        members_ops.clear_carrier_block(member)
     language = member.language if member else (intent.hint or settings.default_language)
     ctx = Context(settings, message, member, intent, language, base_url)
     reply = _dispatch(ctx)
+    if reply is not None and ctx.member is not None and ctx.member.carrier_blocked_at:
+        # Twilio would refuse it (21610): nothing goes to a member the carrier blocks
+        # but what START brings. What the text did (a vote, a comment) still stands.
+        reply = None
     if reply is None:
         return InboundResult(message.id, None)
     _store_reply(ctx, reply)
@@ -521,7 +528,7 @@ def _info(ctx: Context) -> Reply:
     parts = chunk(text, MAX_TWIML)
     if len(parts) == 1:
         return Reply("info", text, consultation)
-    if _outbox() is None or ctx.member.status != "active":
+    if _outbox() is None or not members_ops.may_text(ctx.member):
         # No outbox to send the rest: one TwiML message of 1,600 characters, cut at a word.
         return Reply("info", chunk(text, MAX_TWIML - 3)[0] + "...", consultation)
     reply = Reply("info", parts[0], consultation)
@@ -562,10 +569,11 @@ def queue_direct(
     The outbound sender owns sending: this only adds the queued Message row (through
     `app.domain.outbox.queue.queue_message`), and the caller passes its id to
     `app.tasks.outbox.enqueue_queued` once the transaction commits. Nothing is queued
-    for someone who is not an active member, or when there is no outbox to send it.
+    for someone who is not an active member (or is blocked by the carrier), or when
+    there is no outbox to send it.
     """
     outbox = _outbox()
-    if member is None or member.status != "active" or outbox is None:
+    if member is None or not members_ops.may_text(member) or outbox is None:
         return None
     return outbox.queue_message(
         phone=member.phone,

@@ -40,7 +40,7 @@ from typing import Any, cast
 
 import psycopg
 from flask import current_app
-from sqlalchemy import Connection, and_, bindparam, func, select
+from sqlalchemy import Connection, and_, bindparam, case, func, literal, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -94,10 +94,15 @@ _groups = (
     .where(_g.c.member_id == _m.c.id)
     .scalar_subquery()
 )
+# A member blocked by the carrier reads as not active: the full path handles their texts
+# (and sends them no reply).
+_status = case(
+    (_m.c.carrier_blocked_at.is_not(None), literal("carrier_blocked")), else_=_m.c.status
+)
 READ = (
     select(
         _m.c.id,
-        _m.c.status,
+        _status.label("status"),
         _m.c.language,
         _groups.label("groups"),
         _c.c.id.label("c_id"),
@@ -496,7 +501,9 @@ def _values(sid: str, phone: str, body: str, intent: grammar.Intent, plan: Plan)
 # --- PostgreSQL: the read and the one-statement write, in psycopg's parameter style -----
 
 PG_READ = """
-SELECT m.id, m.status, m.language,
+SELECT m.id,
+       CASE WHEN m.carrier_blocked_at IS NOT NULL THEN 'carrier_blocked' ELSE m.status END,
+       m.language,
        (SELECT string_agg(g.name, ',') FROM member_group g WHERE g.member_id = m.id),
        c.id, c.code, c.kind, c.status, c.options, c.audience, c.opened_at,
        (SELECT max(t.id) FROM message t

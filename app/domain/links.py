@@ -189,7 +189,9 @@ def find(token: str) -> tuple[Member, Consultation] | None:
         return None
     member = db.session.get(Member, row.member_id)
     consultation = db.session.get(Consultation, row.consultation_id)
-    if member is None or consultation is None or expired(consultation):
+    if member is None or member.status == "erased":
+        return None  # erasure revokes the links; this holds even if a row were left
+    if consultation is None or expired(consultation):
         return None
     return member, consultation
 

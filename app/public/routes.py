@@ -189,6 +189,20 @@ def audit_log():
     return _public(response)
 
 
+@bp.get("/privacy")
+def privacy():
+    """What Chorus keeps about members, why, for how long, and how to get a copy or
+    have it erased (by asking staff)."""
+    current = settings()
+    response = _page(
+        "public/privacy.html",
+        org=current.org_name,
+        days=current.message_retention_days,
+        number=current.twilio_from,
+    )
+    return _public(response)
+
+
 # ---------------------------------------------------------------------- receipts
 
 

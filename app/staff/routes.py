@@ -1,4 +1,4 @@
-"""Staff console: sign-in, sign-out, the dashboard and the phone simulator.
+"""Staff console: sign-in, sign-out and the phone simulator.
 
 The other screens are modules of their own in this package, on the same blueprint
 (app/staff/blueprint.py); every route declares who may use it (app/staff/access.py).
@@ -16,7 +16,7 @@ from .. import accounts, audit
 from ..config import RTL_LANGUAGES, settings
 from ..domain.inbound import handle_inbound
 from ..extensions import db, limiter
-from ..models import Member, Message, StaffRole
+from ..models import Member, Message
 from ..phones import try_e164
 from ..tasks.outbox import enqueue_queued
 from .access import (
@@ -110,13 +110,6 @@ def logout():
         db.session.commit()
     end_session()
     return redirect(url_for("staff.login"), code=303)
-
-
-@bp.get("/")
-@requires(StaffRole.VIEWER)
-def dashboard():
-    """The console's first page."""
-    return render_template("staff/dashboard.html")
 
 
 def _conversation(phone: str | None) -> list[Message]:

@@ -123,6 +123,8 @@ def status_callback() -> tuple[str, int]:
             ).scalar_one_or_none()
         )
         if member is not None:
-            members_ops.opt_out(member, source="twilio-21610")
+            # Shown as blocked by the carrier until they text START; opted out too
+            # unless it follows their own opt-in (app.domain.members.carrier_blocked).
+            members_ops.carrier_blocked(member, error_code, now)
     db.session.commit()
     return "", 204

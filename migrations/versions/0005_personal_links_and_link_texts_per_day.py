@@ -5,7 +5,7 @@ consultation; "Text me my link" counts its texts per day; a broadcast may carry 
 member's link.
 
 Revision ID: 0005
-Revises: 0008
+Revises: 0007
 Create Date: 2026-12-06 21:31:54.294011
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0005"
-down_revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -4,10 +4,11 @@ Lifecycle of an outbound row (see docs/broadcasts.md for the guarantees):
 
     queued --claim--> sending --Twilio accepts--> sent --callback--> delivered | undelivered
        ^                 |  \\--429/5xx/connection--> queued (next_attempt_at, backoff)
-       |                 |   \\--21610--> skipped (member opted out)
+       |                 |   \\--21610--> skipped (member blocked by the carrier)
        |                 |    \\--21211, 21614, other 4xx--> failed (error_code, failed_reason)
        \\--lease expired, no sid (the sweeper)--/
-    queued --member opted out / broadcast cancelled--> skipped
+    queued --member opted out, blocked or erased / broadcast cancelled--> skipped
+    queued --the member's welcome text still ahead--> queued (waits WELCOME_WAIT)
 
 The modules here are the steps, each flushed and never committed: `status` (the
 forward-only ranks), `quiet` (quiet hours), `queue` (adding texts, finding due ones),

@@ -1,10 +1,17 @@
 """One send's steps in the database: claim, re-check, release, record Twilio's answer.
 
 A message is claimed on its own (`UPDATE ... SET status='sending' WHERE id=:id AND
-status='queued' AND <member may be texted> AND <its broadcast is sending>`): the row
-count says whether it is ours. Consent is checked in the claim and once more just
-before the Twilio call (`recheck`), so a STOP that arrives mid-broadcast is honoured
-for every text not yet handed to Twilio.
+status='queued' AND <member may be texted> AND <its broadcast is sending> AND <no
+welcome text to the member is still ahead of it>`): the row count says whether it is
+ours. Consent is checked in the claim and once more just before the Twilio call
+(`recheck`), so a STOP that arrives mid-broadcast is honoured for every text not yet
+handed to Twilio. A member who opted out, was erased or is blocked by the carrier
+(Twilio's 21610) gets nothing: their texts are skipped.
+
+A member staff added gets their welcome text before any other: while it is queued or
+being sent, their other texts are not claimed but wait WELCOME_WAIT seconds (their
+`next_attempt_at`), so neither a broadcast queued right after the member was added nor
+a retry of the welcome itself can overtake it.
 
 Every function here only flushes. The sender (`app.tasks.sender`) commits after each
 step: the claim is committed before the Twilio call, which happens outside any
@@ -18,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from ...config import Settings
 from ...extensions import db
@@ -25,30 +33,51 @@ from ...models import Broadcast, Member, Message, MessageStatus, utcnow
 from ...sms.backends import FAILED, IN_DOUBT, OPTED_OUT, RETRY, SendError
 from .. import links, members
 from ..sql import changed
-from .status import forward_to
+from .status import PENDING, forward_to
+
+#: Seconds a text waits, unclaimed, while the member's welcome text is still ahead of it.
+WELCOME_WAIT = 5.0
 
 
 def _opted_out() -> ColumnElement[bool]:
+    """SQL: the text's member (by id, or by number) must get nothing: opted out, erased,
+    or blocked by the carrier."""
     return exists().where(
-        Member.status == "opted_out",
+        or_(
+            Member.status.in_(("opted_out", "erased")),
+            Member.carrier_blocked_at.is_not(None),
+        ),
         or_(Member.id == Message.member_id, Member.phone == Message.phone),
     )
 
 
 def _inactive_broadcast_member() -> ColumnElement[bool]:
-    active_member = exists().where(Member.id == Message.member_id, Member.status == "active")
+    active_member = exists().where(Member.id == Message.member_id, members.textable())
     return and_(Message.broadcast_id.is_not(None), ~active_member)
+
+
+def _welcome_ahead() -> ColumnElement[bool]:
+    """SQL: another text to the same member, their welcome, is still queued or sending."""
+    welcome = aliased(Message)
+    return exists().where(
+        welcome.member_id == Message.member_id,
+        welcome.kind == members.WELCOME_KIND,
+        welcome.status.in_(PENDING),
+        welcome.id != Message.id,
+    )
 
 
 def claim(message_id: int, owner: str | None = None) -> bool:
     """Take a queued message for sending (as `owner`); False if it is not ours to send.
 
-    Skips it (status 'skipped') when its member has opted out, or, for a broadcast,
-    is no longer active. Leaves it queued when its broadcast is paused. Flushed, not
-    committed: commit before calling Twilio.
+    Skips it (status 'skipped') when its member has opted out, was erased or is
+    blocked by the carrier, or, for a broadcast, is no longer active. Leaves it queued
+    when its broadcast is paused, and for WELCOME_WAIT seconds when the member's
+    welcome text is still ahead of it. Flushed, not committed: commit before calling
+    Twilio.
     """
     now = utcnow()
-    active_member = exists().where(Member.id == Message.member_id, Member.status == "active")
+    active_member = exists().where(Member.id == Message.member_id, members.textable())
     sending_broadcast = exists().where(
         Broadcast.id == Message.broadcast_id, Broadcast.status == "sending"
     )
@@ -59,12 +88,13 @@ def claim(message_id: int, owner: str | None = None) -> bool:
             Message.status == "queued",
             ~_opted_out(),
             or_(Message.broadcast_id.is_(None), and_(active_member, sending_broadcast)),
+            ~_welcome_ahead(),
         )
         .values(status="sending", claimed_at=now, claimed_by=owner, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     if claimed != 1:
-        changed(
+        skipped = changed(
             update(Message)
             .where(
                 Message.id == message_id,
@@ -74,6 +104,13 @@ def claim(message_id: int, owner: str | None = None) -> bool:
             .values(status="skipped", failed_reason="opted out", updated_at=now)
             .execution_options(synchronize_session=False)
         )
+        if not skipped:
+            changed(
+                update(Message)
+                .where(Message.id == message_id, Message.status == "queued", _welcome_ahead())
+                .values(next_attempt_at=now + timedelta(seconds=WELCOME_WAIT), updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
     return claimed == 1
 
 
@@ -208,10 +245,10 @@ def record_failure(message_id: int, error: SendError, settings: Settings) -> Non
     elif error.outcome == OPTED_OUT:
         message.status = MessageStatus.SKIPPED
         message.error_code = error.code
-        message.failed_reason = "opted out (Twilio 21610)"
+        message.failed_reason = f"blocked by the carrier (Twilio {error.code or 21610})"
         member = _member_for(message)
         if member is not None:
-            members.opt_out(member, source="twilio-21610")
+            members.carrier_blocked(member, error.code or "21610", now)
     else:
         assert error.outcome == FAILED
         message.status = MessageStatus.FAILED

@@ -1,23 +1,15 @@
 """axe-core (WCAG 2.2 AA and best practice) on the results, assisted-vote and outcome
 pages, in English and Arabic, rendered by the app and loaded into Debian's chromium.
 
-Skipped where there is no chromium at CHROMIUM (default /usr/bin/chromium).
+The browser is the suite's shared chromium (tests/browser/conftest.py).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
-
 from tests.results_helpers import add_comment, text
 from tests.staff_helpers import post, staff_client
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM}")
 
 
 def pages(app, world) -> dict[str, str]:
@@ -53,27 +45,23 @@ def pages(app, world) -> dict[str, str]:
     return found
 
 
-def test_no_axe_violations(app, world):
-    # Only this test needs a browser; the rest of the suite never imports playwright.
+def test_no_axe_violations(app, world, browser):
+    """The pages as rendered, error states included, loaded into the shared chromium."""
     from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import sync_playwright
 
     rendered = pages(app, world)
     axe = Axe()
     problems = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            for name, html in rendered.items():
-                page.set_content(html)
-                result = axe.run(page, options={"runOnly": {"type": "tag", "values": TAGS}})
-                violations = result.response["violations"]
-                if violations:
-                    problems[name] = [
-                        (v["id"], [node["html"][:120] for node in v["nodes"][:3]])
-                        for v in violations
-                    ]
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        for name, html in rendered.items():
+            page.set_content(html)
+            result = axe.run(page, options={"runOnly": {"type": "tag", "values": TAGS}})
+            violations = result.response["violations"]
+            if violations:
+                problems[name] = [
+                    (v["id"], [node["html"][:120] for node in v["nodes"][:3]]) for v in violations
+                ]
+    finally:
+        page.close()
     assert not problems
