@@ -11,12 +11,18 @@ from sqlalchemy import select
 
 from app import accounts
 from app.api.auth import create_token
-from app.domain import comments, votes
+from app.domain import comments, member_import, votes
 from app.extensions import db
 from app.models import Broadcast, Consultation, Member, StaffRole
 
 # Routes that are not pages to look at (they act, or answer with a file).
-NOT_PAGES = {"staff.logout", "staff.comments_csv", "staff.votes_csv"}
+NOT_PAGES = {
+    "staff.logout",
+    "staff.comments_csv",
+    "staff.votes_csv",
+    "staff.members_export",
+    "staff.member_export",
+}
 
 
 def seed_console(app, world) -> dict[str, str]:
@@ -41,7 +47,21 @@ def seed_console(app, world) -> dict[str, str]:
         token, _secret = create_token("someone's token", StaffRole.VIEWER)
         db.session.commit()
         vote_id = str(vote.vote.id)
-        extra = {"account_id": str(someone.id), "token_id": str(token.id)}
+        account_id, token_id, member_id = str(someone.id), str(token.id), str(member.id)
+        upload = member_import.create_import(
+            b"phone,name,language,groups\n07400 555123,Nia,cy,community\nnonsense,X,en,\n",
+            "members.csv",
+            region="GB",
+            default_language="en",
+            actor="staff:test",
+        )
+        db.session.commit()
+        extra = {
+            "account_id": account_id,
+            "token_id": token_id,
+            "member_id": member_id,
+            "import_id": str(upload.id),
+        }
     return {
         "code": "P1",
         "phone": phone,

@@ -68,6 +68,18 @@ NEEDS: dict[str, StaffRole | str] = {
     "staff.outcome_publish": ORGANISER,
     "staff.outcome_notify_confirm": ORGANISER,
     "staff.outcome_notify": ORGANISER,
+    # dashboard, members, imports, members' data
+    "staff.members": VIEWER,
+    "staff.members_export": VIEWER,
+    "staff.member": VIEWER,
+    "staff.member_new": ORGANISER,
+    "staff.member_edit": ORGANISER,
+    "staff.members_import": ORGANISER,
+    "staff.member_import": ORGANISER,
+    "staff.member_import_confirm": ORGANISER,
+    "staff.member_import_discard": ORGANISER,
+    "staff.member_export": ORGANISER,
+    "staff.member_erase": ORGANISER,
     # inbox, audit log, staff and tokens
     "staff.inbox": VIEWER,
     "staff.inbox_reply": ORGANISER,
@@ -116,6 +128,8 @@ PARAMS: dict[str, str] = {
     # the spare admin that the "disabled" caller signs in as, and the revoked token:
     # an admin's empty POSTs to them change nothing another caller relies on
     "account_id": "4",
+    "member_id": "1",
+    "import_id": "1",
     "token_id": "4",
 }
 
@@ -205,6 +219,7 @@ def test_staff_pages(app, setting, caller):
             response = client.get(path)
         else:
             response = client.open(path, method=method, data={"csrf_token": token})
+        response.close()  # a streamed download holds its request context until closed
         where = f"{caller} {method} {path} (needs {need})"
         if need == OPEN:
             assert response.status_code not in (401, 403), where

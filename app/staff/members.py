@@ -17,6 +17,7 @@ from flask import (
     Response,
     abort,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -29,7 +30,7 @@ from sqlalchemy import Row, select
 
 from .. import audit
 from ..config import settings
-from ..domain import Conflict, Invalid
+from ..domain import Conflict, Invalid, privacy
 from ..domain import member_list as listing
 from ..domain import members as members_ops
 from ..domain.grammar import language_name
@@ -39,6 +40,7 @@ from ..models import (
     ConsentSource,
     Consultation,
     Member,
+    MemberStatus,
     Message,
     OptOutSource,
     StaffRole,
@@ -46,6 +48,7 @@ from ..models import (
 )
 from .access import actor, can, masked, requires
 from .blueprint import bp
+from .forms import ConfirmForm
 from .member_forms import STATUS_NAMES, AddMemberForm, MemberForm, MemberSearchForm, split_groups
 
 RECENT_TEXTS = 20
@@ -324,3 +327,35 @@ def _member_form(form, member: Member | None, status: int, existing: Member | No
         render_template("staff/member_form.html", form=form, member=member, existing=existing),
         status,
     )
+
+
+@bp.get("/members/<int:member_id>/export.json")
+@requires(StaffRole.ORGANISER)
+def member_export(member_id: int):
+    """Everything Chorus holds about the member, as a JSON download (audited)."""
+    found = _member_or_404(member_id)
+    if found.status == MemberStatus.ERASED:
+        abort(404)
+    data = privacy.export_member(found)
+    audit.record(actor(), "member.exported", "member", found.id)
+    db.session.commit()
+    response = jsonify(data)
+    response.headers["Content-Disposition"] = f'attachment; filename="member-{found.id}.json"'
+    return response
+
+
+@bp.route("/members/<int:member_id>/erase", methods=["GET", "POST"])
+@requires(StaffRole.ORGANISER)
+def member_erase(member_id: int):
+    """Confirm, then erase the member on their request (the same function as the API)."""
+    found = _member_or_404(member_id)
+    if found.status == MemberStatus.ERASED:
+        abort(404)
+    if request.method == "GET":
+        return render_template("staff/member_erase.html", member=found)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    privacy.erase_member(found, actor())
+    db.session.commit()
+    flash(gettext("The member was erased. Their votes stay as anonymous counts."))
+    return redirect(url_for("staff.member", member_id=found.id), code=303)
