@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -573,6 +575,9 @@ class Broadcast(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Each text carries the member's personal link (issued when the text is claimed for
+    # sending; see app.domain.links and docs/broadcasts.md).
+    links: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Outcome(Model):
@@ -588,6 +593,40 @@ class Outcome(Model):
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcast.id"))
 
     consultation: Mapped[Consultation] = relationship(back_populates="outcome")
+
+
+class PersonalLink(Model):
+    """A member's live personal link to one consultation's page (`/v/{token}`).
+
+    Only the SHA-256 of the random token is kept, so the table opens nothing if it
+    leaks. One row per member and consultation: issuing a link again replaces the
+    hash, and the older link stops working (app/domain/links.py).
+    """
+
+    __tablename__ = "personal_link"
+    __table_args__ = (
+        UniqueConstraint(
+            "member_id", "consultation_id", name="uq_personal_link_member_consultation"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    consultation_id: Mapped[int] = mapped_column(
+        ForeignKey("consultation.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LinkTextDay(Model):
+    """How many texts "Text me my link" caused on one day (the organisation's date):
+    the LINK_TEXTS_PER_DAY cap, counted in the database so it holds across processes."""
+
+    __tablename__ = "link_text_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    texts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AuditEvent(Model):

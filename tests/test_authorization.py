@@ -100,6 +100,7 @@ NEEDS: dict[str, StaffRole | str] = {
     "api.openapi": OPEN,
     "api.create_member": ORGANISER,
     "api.get_member": VIEWER,
+    "api.revoke_member_links": ORGANISER,
     "api.export_member": ORGANISER,
     "api.erase_member": ORGANISER,
     "api.create_consultation": ORGANISER,

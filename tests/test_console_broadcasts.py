@@ -167,6 +167,28 @@ def test_confirm_then_send_makes_one_broadcast_and_texts_everyone(app, staff, or
     assert "Stop updating" not in page
 
 
+def test_with_personal_links_each_member_gets_their_own(app, staff, organiser, fake):
+    """The option on the form: the confirm step shows the texts with a link (x's for
+    each member's token) and their cost; each member is sent a link of their own."""
+    add_members(app, many(2))
+    staff.consultation(summary={"en": "Open the garden?"})
+    page = text_of(organiser.get(NEW))
+    assert "Include each member's personal link" in page
+    form = {"kind": "summary", "when": "now", "links": "y"}
+    confirm = text_of(post(organiser, NEW + "/confirm", form))
+    assert "/v/" + broadcasts_ops.PREVIEW_TOKEN in confirm
+    assert 'name="links" value="y"' in confirm
+    assert post(organiser, NEW, form).status_code == 303
+    (broadcast,) = broadcasts_in(app)
+    assert broadcast.links
+    tokens = {re.search(r"/v/([A-Za-z0-9]{12})$", m["body"]).group(1) for m in fake.messages}
+    assert len(tokens) == 2
+    shown = text_of(organiser.get(f"/staff/broadcasts/{broadcast.id}"))
+    assert "/v/" + broadcasts_ops.PREVIEW_TOKEN in shown and "#CHORUSLINK#" not in shown
+    for token in tokens:
+        assert token not in shown
+
+
 def test_schedule_for_later_in_the_timezone(app, staff, organiser, fake):
     add_members(app, many(2))
     staff.consultation()

@@ -706,6 +706,42 @@ COMMANDS = [
     ("النتائج", "results", None),
     ("نتائج P12", "results", "P12"),
     ("ফলাফল", "results", None),
+    # LINK, in every language whatever the member's own, optionally with a code.
+    ("link", "link", None),
+    ("LINK", "link", None),
+    ("Link?", "link", None),
+    ("link please", "link", None),
+    ("my link", "link", None),
+    ("send me my link", "link", None),
+    ("send me the link please", "link", None),
+    ("links", "link", None),
+    ("web link", "link", None),
+    ("link P12", "link", "P12"),
+    ("LINK p12", "link", "P12"),
+    ("link for P12", "link", "P12"),
+    ("link: #p12", "link", "P12"),
+    ("P12 link", "link", "P12"),
+    ("dolen", "link", None),
+    ("linc P12", "link", "P12"),
+    ("enlace", "link", None),
+    ("mi enlace P12", "link", "P12"),
+    ("vínculo", "link", None),
+    ("lien", "link", None),
+    ("mon lien", "link", None),
+    ("lien P12", "link", "P12"),
+    ("meu link", "link", None),
+    ("łącze", "link", None),
+    ("lacze", "link", None),
+    ("odnośnik P12", "link", "P12"),
+    ("linkul", "link", None),
+    ("legătura", "link", None),
+    ("legatura P12", "link", "P12"),
+    ("رابط", "link", None),
+    ("الرابط P12", "link", "P12"),
+    ("لنک", "link", None),
+    ("لنک P12", "link", "P12"),
+    ("লিংক", "link", None),
+    ("লিঙ্ক P12", "link", "P12"),
 ]
 
 
@@ -807,6 +843,8 @@ def test_language_hint_is_the_keywords_language() -> None:
 
 # (text, code): anything else is a comment, returned whole
 TEXT = [
+    ("the link does not work", None),
+    ("P12 link the two bus routes please", "P12"),
     ("we should stop the road closure", None),
     ("Don't stop the project", None),
     ("I don't want to stop", None),
@@ -984,7 +1022,7 @@ def test_intent_defaults() -> None:
     )
 
 
-KINDS = {"stop", "start", "help", "language", "vote", "info", "results", "text", "empty"}
+KINDS = {"stop", "start", "help", "language", "vote", "info", "results", "link", "text", "empty"}
 
 
 @pytest.mark.parametrize(

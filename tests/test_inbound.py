@@ -266,7 +266,7 @@ def test_the_same_vote_again_is_confirmed_without_new_history(world):
     assert world.count(VoteChange) == 1
 
 
-def test_receipts_are_six_unambiguous_characters_and_unique(world):
+def test_receipts_are_nine_unambiguous_characters_and_unique(world):
     from app.domain.votes import RECEIPT_ALPHABET
 
     world.consultation("P12")
@@ -276,7 +276,7 @@ def test_receipts_are_six_unambiguous_characters_and_unique(world):
     receipts = [v.receipt for v in world.rows(Vote)]
     assert len(set(receipts)) == 6
     for receipt in receipts:
-        assert len(receipt) == 6 and set(receipt) <= set(RECEIPT_ALPHABET)
+        assert len(receipt) == 9 and set(receipt) <= set(RECEIPT_ALPHABET)
         assert not set(receipt) & set("0O1IL2Z5S8B")
 
 

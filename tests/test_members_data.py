@@ -21,7 +21,17 @@ from app import audit
 from app.domain import members as members_ops
 from app.domain import privacy
 from app.extensions import db
-from app.models import AuditEvent, Comment, Consultation, Member, Message, Vote, VoteChange, utcnow
+from app.models import (
+    AuditEvent,
+    Comment,
+    Consultation,
+    Member,
+    Message,
+    PersonalLink,
+    Vote,
+    VoteChange,
+    utcnow,
+)
 from app.sms.backends import ConsoleBackend
 from app.tasks import broadcasts as broadcast_tasks
 from app.tasks import outbox as outbox_tasks
@@ -303,10 +313,12 @@ def test_the_personal_page_of_an_erased_member_is_gone(app, world, api, client):
         consultation = db.session.execute(
             select(Consultation).where(Consultation.code == "P12")
         ).scalar_one()
-        token = links.personal_token(member, consultation)
+        token = links.issue(member.id, consultation.id)
+        db.session.commit()
     assert client.get(f"/v/{token}").status_code == 200
     assert client.delete("/api/v1" + path(phone), headers=api.headers).status_code == 204
     assert client.get(f"/v/{token}").status_code == 404
+    assert world.count(PersonalLink) == 0  # the erasure revoked it: not even its hash is left
 
 
 def test_erase_twice_in_the_domain_is_not_found(app, world):

@@ -220,6 +220,7 @@ def test_stopped_members_page_names_start(client, world, app, language):
         member.status = "opted_out"
         db.session.commit()
         url = links.personal_url(app.config["CHORUS"], member, consultation_row("P12"))
+        db.session.commit()
     html = check_page(client.get(url.removeprefix(PUBLIC_BASE_URL)), language)
     note = re.search(r'<p class="note">(.*?)</p>', html, re.S)
     assert note and START.search(note.group(1)), f"{language}: {note and note.group(1)!r}"

@@ -537,7 +537,7 @@ def test_every_typo_confirmation_fits_the_budget(app, language):
                 for with_comment, other in [(False, None), (True, None), (True, "ABD1234")]:
                     kind, text = confirm_vote(
                         consultation, language, choice=choice, previous="no",
-                        receipt="XXXXXX", other=other, with_comment=with_comment,
+                        receipt="X" * 9, other=other, with_comment=with_comment,
                         changed=True, typed=typed,
                     )  # fmt: skip
                     assert within_budget(text, language), (kind, text)
@@ -549,7 +549,7 @@ def test_a_word_in_another_script_falls_back_to_the_usual_confirmation(app):
     consultation = Consultation(code="ABC1234", kind="yes_no")
     with app.app_context():
         kind, text = confirm_vote(
-            consultation, "en", choice="abstain", previous=None, receipt="XXXXXX",
+            consultation, "en", choice="abstain", previous=None, receipt="X" * 9,
             other=None, with_comment=False, changed=False, typed="غیرجانبدرا",
         )  # fmt: skip
     assert kind == "vote_recorded"

@@ -156,5 +156,12 @@ def test_concurrent_first_votes_become_an_update(ctx, monkeypatch):
 def test_receipts_avoid_look_alike_characters():
     for _ in range(200):
         receipt = votes_ops.new_receipt()
-        assert len(receipt) == 6
+        assert len(receipt) == 9
         assert not set(receipt) & set("0O1IL2Z5S8B")
+
+
+def test_receipts_are_about_two_to_the_forty_per_consultation():
+    """At least 8 characters; at least 2^40 receipts, so guessing one is hopeless."""
+    assert votes_ops.RECEIPT_LENGTH >= 8
+    assert len(votes_ops.RECEIPT_ALPHABET) ** votes_ops.RECEIPT_LENGTH >= 2**40
+    assert len(set(votes_ops.RECEIPT_ALPHABET)) == len(votes_ops.RECEIPT_ALPHABET)

@@ -17,6 +17,7 @@ from ..config import settings
 from ..domain import DomainError
 from ..domain import broadcasts as broadcasts_ops
 from ..domain import consultations as consultations_ops
+from ..domain import links as links_ops
 from ..domain import members as members_ops
 from ..domain import outcomes as outcomes_ops
 from ..domain import privacy as privacy_ops
@@ -36,12 +37,15 @@ from .schemas import (
     ConsultationInSchema,
     ConsultationSchema,
     ConsultationStatusSchema,
+    LinksRevokedSchema,
+    LinksRevokeInSchema,
     MemberExportSchema,
     MemberInSchema,
     MemberSchema,
     OutcomeInSchema,
     OutcomeRecordedSchema,
     PreviewQuerySchema,
+    RemindInSchema,
     ResultsSchema,
 )
 
@@ -164,6 +168,22 @@ def create_member(data: dict[str, Any]):
 def get_member(phone: str):
     """A member by phone number (E.164, URL-encoded: %2B447400123456)."""
     return members_ops.get_by_phone(phone, settings().default_region)
+
+
+@bp.post("/members/<path:phone>/links/revoke", parameters=[PHONE])
+@requires(StaffRole.ORGANISER)
+@bp.arguments(LinksRevokeInSchema, required=False)
+@bp.response(200, LinksRevokedSchema)
+@refusals(404, 422)
+def revoke_member_links(data: dict[str, Any], phone: str):
+    """Stop the member's personal links (/v/...) working: all of them, or the one to
+    `consultation`. They can get a new one by texting LINK. Audited."""
+    member = members_ops.get_by_phone(phone, settings().default_region)
+    code = data.get("consultation")
+    consultation = consultations_ops.get(code) if code else None
+    revoked = links_ops.revoke(member, consultation, actor=actor())
+    db.session.commit()
+    return {"revoked": revoked}
 
 
 @bp.get("/members/<path:phone>/export", parameters=[PHONE])
@@ -303,11 +323,17 @@ def broadcast_consultation(data: dict[str, Any], code: str):
     per second per sender, never during QUIET_HOURS. Each member gets the summary and
     how to reply in their language, or in DEFAULT_LANGUAGE where the summary has no
     translation. Refused (422) when a text would cost more than the segment budget:
-    see the preview. Only an open consultation can be broadcast (409).
+    see the preview. Only an open consultation can be broadcast (409). With
+    `"links": true` each member's text ends with their own personal link.
     """
     at = data.get("at")
     broadcast, recipients = broadcasts_ops.create_summary(
-        consultations_ops.get(code), actor=actor(), settings=settings(), at=at
+        consultations_ops.get(code),
+        actor=actor(),
+        settings=settings(),
+        at=at,
+        with_links=data.get("links", False),
+        base_url=request.host_url,
     )
     db.session.commit()
     broadcast_tasks.launch(broadcast)
@@ -320,18 +346,31 @@ def broadcast_consultation(data: dict[str, Any], code: str):
 @bp.response(200, BroadcastPreviewSchema)
 @refusals(404, 422)
 def broadcast_preview(query: dict[str, Any], code: str):
-    """What a broadcast (?kind=summary|reminder) would send, per language, and its cost."""
-    return broadcasts_ops.preview(consultations_ops.get(code), settings(), query["kind"])
+    """What a broadcast (?kind=summary|reminder) would send, per language, and its cost;
+    with ?links=true, with each member's personal link and what the links add."""
+    return broadcasts_ops.preview(
+        consultations_ops.get(code),
+        settings(),
+        query["kind"],
+        with_links=query["links"],
+        base_url=request.host_url,
+    )
 
 
 @bp.post("/consultations/<code>/remind", parameters=[CODE])
 @requires(StaffRole.ORGANISER)
+@bp.arguments(RemindInSchema, required=False)
 @bp.response(202, BroadcastAcceptedSchema)
 @refusals(404, 409, 422)
-def remind_consultation(code: str):
-    """Remind the audience members who have not replied yet: 202 with the count."""
+def remind_consultation(data: dict[str, Any], code: str):
+    """Remind the audience members who have not replied yet: 202 with the count. With
+    `"links": true` each member's text ends with their own personal link."""
     broadcast, recipients = broadcasts_ops.create_reminder(
-        consultations_ops.get(code), actor=actor(), settings=settings()
+        consultations_ops.get(code),
+        actor=actor(),
+        settings=settings(),
+        with_links=data.get("links", False),
+        base_url=request.host_url,
     )
     db.session.commit()
     broadcast_tasks.launch(broadcast)

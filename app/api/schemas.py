@@ -273,6 +273,28 @@ class MemberSchema(ApiSchema):
         }
 
 
+class LinksRevokeInSchema(ApiSchema):
+    """Which of the member's personal links to revoke; an empty body revokes them all."""
+
+    optional_body = True
+
+    consultation = Text(
+        allow_none=True,
+        validate=_code,
+        metadata={
+            "pattern": CODE_PATTERN,
+            "example": "P12",
+            "description": "Only the link to this consultation (its code)",
+        },
+    )
+
+
+class LinksRevokedSchema(ApiSchema):
+    """How many personal links stopped working."""
+
+    revoked = fields.Integer(required=True)
+
+
 # Export answers: the values come JSON-ready from app.domain.privacy.export_member,
 # times already as ISO 8601 text.
 
@@ -534,12 +556,19 @@ class OutcomeRecordedSchema(ApiSchema):
 # ---------------------------------------------------------------------- broadcasts
 
 
+LINKS_DESCRIPTION = (
+    "End each member's text with their own personal link (/v/...), issued as the text "
+    "is sent; see the preview for what the links add"
+)
+
+
 class BroadcastInSchema(ApiSchema):
-    """When to send; an empty body (or no `at`) sends now. Only `at` is allowed."""
+    """When to send, and whether with links; an empty body sends now, without links."""
 
     #: The body itself may be left out (see parser.ChorusParser.load_json).
     optional_body = True
 
+    links = StrictBoolean(load_default=False, metadata={"description": LINKS_DESCRIPTION})
     at = When(
         allow_none=True,
         metadata={
@@ -552,6 +581,14 @@ class BroadcastInSchema(ApiSchema):
     def _in_the_future(self, value: datetime | None, **_: Any) -> None:
         if value is not None and value <= utcnow():
             raise ValidationError("must be in the future; leave it out to send now")
+
+
+class RemindInSchema(ApiSchema):
+    """Whether the reminder carries links; an empty body sends it without."""
+
+    optional_body = True
+
+    links = StrictBoolean(load_default=False, metadata={"description": LINKS_DESCRIPTION})
 
 
 class BroadcastAcceptedSchema(ApiSchema):
@@ -572,6 +609,9 @@ class BroadcastSchema(ApiSchema):
     id = fields.Integer(required=True)
     kind = Text(required=True, validate=validate.OneOf(BROADCAST_KINDS))
     consultation = Text(required=True, allow_none=True, metadata={"description": "Its code"})
+    links = fields.Boolean(
+        required=True, metadata={"description": "Each text carries the member's personal link"}
+    )
     status = Text(required=True, validate=validate.OneOf(BROADCAST_STATUSES))
     total = fields.Integer(
         required=True,
@@ -622,6 +662,7 @@ class BroadcastSchema(ApiSchema):
             "id": broadcast.id,
             "kind": broadcast.kind,
             "consultation": consultation.code if consultation else None,
+            "links": broadcast.links,
             "status": broadcast.status,
             "total": progress["total"],
             "sent": progress["sent"],
@@ -644,6 +685,13 @@ class PreviewQuerySchema(ApiSchema):
         load_default="summary",
         validate=validate.OneOf(("summary", "reminder"), error="must be summary or reminder"),
     )
+    links = fields.Boolean(
+        load_default=False,
+        truthy={"true", "1"},
+        falsy={"false", "0"},
+        error_messages=_messages(invalid="must be true or false"),
+        metadata={"description": "Each text with the member's personal link"},
+    )
 
 
 class LanguagePreviewSchema(ApiSchema):
@@ -657,11 +705,22 @@ class LanguagePreviewSchema(ApiSchema):
             "there is no translation)"
         },
     )
-    body = Text(required=True)
+    body = Text(
+        required=True,
+        metadata={"description": "With links, each member's own token where the x's are"},
+    )
     characters = fields.Integer(required=True)
     segments = fields.Integer(required=True)
+    link_segments = fields.Integer(
+        required=True, metadata={"description": "Segments the link adds to each text (0 without)"}
+    )
     encoding = Text(required=True, validate=validate.OneOf(("GSM-7", "UCS-2")))
     recipients = fields.Integer(required=True)
+    cost = Text(
+        required=True,
+        metadata={"description": "segments x recipients x SMS_PRICE_PER_SEGMENT, as a decimal"},
+    )
+    link_cost = Text(required=True, metadata={"description": "What the links add to the cost"})
     within_budget = fields.Boolean(required=True)
 
 
@@ -670,6 +729,7 @@ class BroadcastPreviewSchema(ApiSchema):
 
     code = Text(required=True)
     kind = Text(required=True, validate=validate.OneOf(("summary", "reminder")))
+    links = fields.Boolean(required=True)
     recipients = fields.Integer(required=True)
     skipped = fields.Integer(required=True)
     segment_budget = fields.Integer(
@@ -680,4 +740,6 @@ class BroadcastPreviewSchema(ApiSchema):
         required=True,
         metadata={"description": "Segments the whole broadcast costs (what is billed)"},
     )
+    cost = Text(required=True, metadata={"description": "total_segments x SMS_PRICE_PER_SEGMENT"})
+    currency = Text(required=True, metadata={"description": "SMS_PRICE_CURRENCY"})
     languages = fields.List(fields.Nested(LanguagePreviewSchema), required=True)

@@ -12,6 +12,11 @@ Kinds: ``summary`` (a consultation's summary and how to reply, to its audience),
 everyone who voted or commented). Members who are not active when the broadcast
 expands are counted as skipped and get no row; members who opt out later are
 skipped when their turn comes.
+
+With links (summaries and reminders), each body ends with a marked personal link
+(`links.MARKER` where the token goes, as long as a token): the expansion copies it like
+any body, and the sender issues each member's link when it claims their text
+(`outbox.claims.claimed`). See docs/broadcasts.md.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from sqlalchemy import Integer, String, case, exists, func, insert, literal, or_
 
 from .. import audit
 from ..config import LANGUAGES, Settings
+from ..config import settings as current_settings
 from ..extensions import db
 from ..models import (
     Broadcast,
@@ -39,7 +45,7 @@ from ..models import (
 )
 from ..sms import segments
 from ..sms.render import render
-from . import Conflict, Invalid, NotFound
+from . import Conflict, Invalid, NotFound, links
 from .members import textable
 from .outbox.queue import due
 from .outbox.quiet import quiet_until
@@ -105,18 +111,35 @@ def _language_for(texts: dict[str, str], language: str, default: str) -> str:
     return next((code for code, text in texts.items() if text and code in LANGUAGES), default)
 
 
-def summary_bodies(consultation: Consultation, settings: Settings) -> dict[str, str]:
-    """The summary broadcast's text for a member of each language."""
+def link_line(language: str, base: str | None) -> str:
+    """The line that carries a member's personal link (empty without `base`): the link
+    is marked, and each member's own is put in when their text is sent."""
+    if base is None:
+        return ""
+    return "\n" + render("broadcast_link", language, url=links.marked_url(base))
+
+
+def summary_bodies(
+    consultation: Consultation, settings: Settings, link_base: str | None = None
+) -> dict[str, str]:
+    """The summary broadcast's text for a member of each language; with `link_base`
+    (the links' origin), a last line with the member's personal link."""
     out: dict[str, str] = {}
     for language in LANGUAGES:
         used = _language_for(consultation.summary, language, settings.default_language)
         summary = consultation.text("summary", used, settings.default_language)
-        out[language] = f"{consultation.code}: {summary}\n{instructions(consultation, used)}"
+        out[language] = (
+            f"{consultation.code}: {summary}\n{instructions(consultation, used)}"
+            + link_line(used, link_base)
+        )
     return out
 
 
-def reminder_bodies(consultation: Consultation, settings: Settings) -> dict[str, str]:
-    """The reminder's text for a member of each language."""
+def reminder_bodies(
+    consultation: Consultation, settings: Settings, link_base: str | None = None
+) -> dict[str, str]:
+    """The reminder's text for a member of each language (with `link_base`, with the
+    member's personal link, as in `summary_bodies`)."""
     out: dict[str, str] = {}
     for language in LANGUAGES:
         used = _language_for(consultation.title, language, settings.default_language)
@@ -127,8 +150,21 @@ def reminder_bodies(consultation: Consultation, settings: Settings) -> dict[str,
             date=closes_text(consultation, used, settings.timezone),
         )
         title = consultation.text("title", used, settings.default_language)
-        out[language] = f"{header}\n{title}\n{instructions(consultation, used)}"
+        out[language] = f"{header}\n{title}\n{instructions(consultation, used)}" + link_line(
+            used, link_base
+        )
     return out
+
+
+def _link_base(settings: Settings, wanted: bool, base_url: str | None) -> str | None:
+    """The origin of the links when they are `wanted`, else None; Invalid when there is
+    none (no PUBLIC_BASE_URL and no request to take it from)."""
+    if not wanted:
+        return None
+    try:
+        return links.origin(settings, base_url)
+    except ValueError:
+        raise Invalid("personal links need PUBLIC_BASE_URL to be set") from None
 
 
 def outcome_bodies(
@@ -199,10 +235,30 @@ def audience_by_language(groups: list[str]) -> dict[str, int]:
     return recipients_by_language(_audience_clauses(None, groups, "all", ""))
 
 
+#: How a preview shows the token of each member's link (the same length as a token).
+PREVIEW_TOKEN = "x" * links.TOKEN_LENGTH
+
+
+def displayed(body: str) -> str:
+    """A stored broadcast body as staff should see it: the marked link of a broadcast
+    with links shows PREVIEW_TOKEN where each member's own token goes."""
+    return links.fill(body, PREVIEW_TOKEN)
+
+
 def _describe(
-    bodies: dict[str, str], per_language: dict[str, int], default: str, sources: dict[str, str]
+    bodies: dict[str, str],
+    per_language: dict[str, int],
+    default: str,
+    sources: dict[str, str],
+    plain: dict[str, str] | None = None,
+    *,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Per-language body, segments, encoding and recipients, plus totals and the budget."""
+    """Per-language body, segments, encoding, recipients and cost, plus totals and the
+    budget. `plain`: the same bodies without links, to say what the links add; the price
+    is `settings`' (the app's when not given)."""
+    settings = settings or current_settings()
+    price = settings.sms_price_per_segment
     languages = []
     total_segments = 0
     within = True
@@ -215,15 +271,20 @@ def _describe(
         if count and over:
             within = False
         total_segments += info.segments * count
+        added = info.segments - segments.count(plain[language]).segments if plain else 0
+        shown = displayed(bodies[language])
         languages.append(
             {
                 "language": language,
                 "text_language": _language_for(sources, language, default),
-                "body": bodies[language],
-                "characters": len(bodies[language]),
+                "body": shown,
+                "characters": len(shown),
                 "segments": info.segments,
+                "link_segments": added,
                 "encoding": info.encoding,
                 "recipients": count,
+                "cost": str(price * info.segments * count),
+                "link_cost": str(price * added * count),
                 "within_budget": not over,
             }
         )
@@ -231,29 +292,47 @@ def _describe(
         "segment_budget": SEGMENT_BUDGET,
         "within_budget": within,
         "total_segments": total_segments,
+        "cost": str(price * total_segments),
+        "currency": settings.sms_price_currency,
         "languages": languages,
     }
 
 
 def preview(
-    consultation: Consultation, settings: Settings, kind: str = "summary"
+    consultation: Consultation,
+    settings: Settings,
+    kind: str = "summary",
+    *,
+    with_links: bool = False,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
-    """What a summary (or reminder) broadcast would send now, per language, and its cost."""
+    """What a summary (or reminder) broadcast would send now, per language, and its cost.
+
+    `with_links`: each text ends with the member's personal link; the preview shows a
+    link with `PREVIEW_TOKEN` for the token, and what the links add (segments, cost).
+    """
+    base = _link_base(settings, with_links, base_url)
     audience_filter = "not_voted" if kind == "reminder" else "all"
     clauses = _audience_clauses(
         consultation.id, consultation.audience or [], audience_filter, consultation.kind
     )
-    if kind == "reminder":
-        bodies, sources = reminder_bodies(consultation, settings), consultation.title
-    else:
-        bodies, sources = summary_bodies(consultation, settings), consultation.summary
+    make = reminder_bodies if kind == "reminder" else summary_bodies
+    sources = consultation.title if kind == "reminder" else consultation.summary
+    bodies = make(consultation, settings, base)
+    plain = make(consultation, settings) if base else None
     recipients, skipped = count_audience(clauses)
     described = _describe(
-        bodies, recipients_by_language(clauses), settings.default_language, sources or {}
+        bodies,
+        recipients_by_language(clauses),
+        settings.default_language,
+        sources or {},
+        plain,
+        settings=settings,
     )
     return {
         "code": consultation.code,
         "kind": kind,
+        "links": base is not None,
         "recipients": recipients,
         "skipped": skipped,
         **described,
@@ -295,6 +374,7 @@ def _create(
     actor: str,
     at: datetime | None,
     settings: Settings,
+    with_links: bool = False,
 ) -> tuple[Broadcast, int]:
     clauses = _audience_clauses(
         consultation.id if consultation else None,
@@ -325,6 +405,7 @@ def _create(
         created_by=actor,
         created_at=now,
         started_at=None if at else now,
+        links=with_links,
     )
     db.session.add(broadcast)
     db.session.flush()
@@ -338,6 +419,7 @@ def _create(
             "consultation": consultation.code if consultation else None,
             "recipients": recipients,
             "at": at.isoformat() if at else None,
+            "links": with_links,
         },
     )
     return broadcast, recipients
@@ -351,36 +433,55 @@ def _require_open(consultation: Consultation, what: str) -> None:
 
 
 def create_summary(
-    consultation: Consultation, *, actor: str, settings: Settings, at: datetime | None = None
+    consultation: Consultation,
+    *,
+    actor: str,
+    settings: Settings,
+    at: datetime | None = None,
+    with_links: bool = False,
+    base_url: str | None = None,
 ) -> tuple[Broadcast, int]:
-    """A broadcast of the consultation's summary to its audience (not yet committed)."""
+    """A broadcast of the consultation's summary to its audience (not yet committed).
+
+    `with_links`: each member's text ends with their own personal link, from
+    PUBLIC_BASE_URL (else `base_url`, the request's origin)."""
     _require_open(consultation, "broadcast")
+    base = _link_base(settings, with_links, base_url)
     return _create(
         kind="summary",
         consultation=consultation,
-        bodies=summary_bodies(consultation, settings),
+        bodies=summary_bodies(consultation, settings, base),
         audience=list(consultation.audience or []),
         audience_filter="all",
         actor=actor,
         at=at,
         settings=settings,
+        with_links=with_links,
     )
 
 
 def create_reminder(
-    consultation: Consultation, *, actor: str, settings: Settings
+    consultation: Consultation,
+    *,
+    actor: str,
+    settings: Settings,
+    with_links: bool = False,
+    base_url: str | None = None,
 ) -> tuple[Broadcast, int]:
-    """A reminder to the audience members who have not replied (not yet committed)."""
+    """A reminder to the audience members who have not replied (not yet committed);
+    `with_links` as for `create_summary`."""
     _require_open(consultation, "reminded about")
+    base = _link_base(settings, with_links, base_url)
     return _create(
         kind="reminder",
         consultation=consultation,
-        bodies=reminder_bodies(consultation, settings),
+        bodies=reminder_bodies(consultation, settings, base),
         audience=list(consultation.audience or []),
         audience_filter="not_voted",
         actor=actor,
         at=None,
         settings=settings,
+        with_links=with_links,
     )
 
 

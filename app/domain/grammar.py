@@ -49,7 +49,8 @@ Order of rules
     4. Otherwise the head: an optional code, skippable greetings and prefixes ("hi",
        "I vote", "option"), then the first meaningful word decides:
        HELP (and INFO alone) → help; INFO with a code → info; MORE → info; RESULTS
-       → results; each with only filler or a code after it, else the message is text.
+       → results; LINK (lien, enlace, dolen, رابط, লিংক...) → link; each with only
+       filler or a code after it, else the message is text ("the link is broken").
        LANG word → language, with up to three words after it: a code (cy), a name in
        English, natively or in another supported language (welsh, Cymraeg, gymraeg,
        العربية, bangla), or a menu number 1-10 in LANGUAGES order; anything else
@@ -129,7 +130,7 @@ class Intent:
     """What a member's text means.
 
     kind is one of "stop", "start", "help", "language", "vote", "info", "results",
-    "text", "empty". `code` is a consultation code named in the text (upper-case
+    "link", "text", "empty". `code` is a consultation code named in the text (upper-case
     ASCII); `choice` ("yes"/"no"/"abstain"/"1".."99") and `comment` go with votes, and
     a "text" intent carries the whole trimmed text as `comment`; `language`/`argument`
     go with "language" (None/None shows the menu); `hint` is the language the keyword
@@ -321,6 +322,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "more": "more|more info|more information|tell me more|details|more details|full text",
         "results": "results|result|tally",
         "language": "lang|language|languages",
+        "link": "link|links|my link|weblink|web link|url",
         "yes": "yes|yeah|yea|yep|yup|yeh|aye|yay|a yes",
         "yes?": "y|sure|agree|agreed|i agree|of course|absolutely|definitely|in favour|in favor",
         "no": "no|nope|nah|nay|no way|a no",
@@ -338,6 +340,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "more": "mwy|rhagor|mwy o wybodaeth",
         "results": "canlyniadau|canlyniad",
         "language": "iaith",
+        "link": "dolen|linc|fy nolen",
         "yes": "oes|ydw|ydy|ydyn|ydyw",
         "yes?": "ie|do|cytuno",
         "no": "nage|naddo|nac oes|nac ydw|nac ydy|dim diolch",
@@ -353,6 +356,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "more": "más|más información|más info",
         "results": "resultados|resultado",
         "language": "idioma|lengua",
+        "link": "enlace|mi enlace|vínculo|link",
         "yes": "sí",
         "yes?": "si|claro|de acuerdo|estoy de acuerdo|a favor",
         "no": "no|no estoy de acuerdo",
@@ -370,6 +374,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "more": "plus|plus d'infos|plus d'info|plus d'informations|en savoir plus",
         "results": "résultats|résultat",
         "language": "langue",
+        "link": "lien|mon lien",
         "yes": "oui|ouais",
         "yes?": "si|d'accord|je suis d'accord|pour",
         "no": "non|pas d'accord|je ne suis pas d'accord",
@@ -385,6 +390,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "more": "mais|mais informações|mais info|saber mais",
         "results": "resultados|resultado",
         "language": "língua|idioma",
+        "link": "link|meu link",
         "yes": "sim",
         "yes?": "s|claro|concordo|com certeza",
         "no": "não|não concordo",
@@ -402,6 +408,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "more": "więcej|więcej informacji",
         "results": "wyniki|wynik",
         "language": "język",
+        "link": "link|mój link|łącze|odnośnik",
         "yes": "tak",
         "yes?": "jasne|oczywiście|zgadzam się|zgoda|za",
         "no": "nie|nie zgadzam się",
@@ -417,6 +424,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "more": "mai mult|mai multe|detalii|mai multe informații",
         "results": "rezultate|rezultat|rezultatele",
         "language": "limba|limbă|limbaj",
+        "link": "link|linkul|legătura|legătură",
         "yes": "da",
         "yes?": "sigur|desigur|de acord|sunt de acord",
         "no": "nu|nu sunt de acord",
@@ -432,6 +440,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "more": "المزيد|مزيد|المزيد من المعلومات|أكثر",
         "results": "النتائج|نتائج|النتيجة|نتيجة",
         "language": "لغة|اللغة",
+        "link": "رابط|الرابط|رابطي|لينك",
         "yes": "نعم|أيوه|ايوا|أجل|بلى",
         "yes?": "موافق|أكيد",
         "no": "لا|لأ|كلا|لا أوافق|غير موافق",
@@ -447,6 +456,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "more": "مزید|مزید معلومات",
         "results": "نتائج|نتیجہ|نتیجے",
         "language": "زبان",
+        "link": "لنک|لنک بھیجیں|link",
         "yes": "ہاں|جی ہاں|ہاں جی|haan|ji haan",
         "yes?": "جی|بالکل|ji|han",
         "no": "نہیں|جی نہیں|نہیں جی|nahi|nahin",
@@ -461,6 +471,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "more": "আরও|আরো|আরও তথ্য|বিস্তারিত",
         "results": "ফলাফল|ফল",
         "language": "ভাষা",
+        "link": "লিংক|লিঙ্ক|লিংকটি",
         "yes": "হ্যাঁ|হ্যা|হাঁ|hya|hyan",
         "yes?": "হা|জি|জী|একমত|রাজি",
         "no": "না|জি না|নাহ",
@@ -590,7 +601,7 @@ _RUNS = re.compile(r"(.)\1+")
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    kind: str  # stop start help info more results language vote not
+    kind: str  # stop start help info more results link language vote not
     value: str | None  # yes/no/abstain for votes
     weak: bool
     langs: frozenset[str]
@@ -983,7 +994,7 @@ def _match_head(text: str, toks: list[_Tok], lexes: list[_Lex], more: bool) -> I
         return None
     head = lexes[i]
     kind = head.kind
-    if kind in ("help", "info", "more", "results"):
+    if kind in ("help", "info", "more", "results", "link"):
         return _match_command(toks, head, rest, code, more)
     if kind == "language":
         return _match_language(text, toks, head, more)
@@ -992,19 +1003,20 @@ def _match_head(text: str, toks: list[_Tok], lexes: list[_Lex], more: bool) -> I
     return None
 
 
-_HEAD_KINDS = frozenset({"help", "info", "more", "results", "language", "vote", "number"})
+_HEAD_KINDS = frozenset({"help", "info", "more", "results", "link", "language", "vote", "number"})
 _COMMAND_EXTRAS = {
     "help": frozenset({"help"}),
     "info": frozenset({"info", "more"}),
     "more": frozenset({"info", "more"}),
     "results": frozenset({"results"}),
+    "link": frozenset({"link"}),
 }
 
 
 def _match_command(
     toks: list[_Tok], head: _Lex, rest: list[_Lex], code: str | None, more: bool
 ) -> Intent | None:
-    """HELP, INFO, MORE or RESULTS with only filler, connectors and a code after it."""
+    """HELP, INFO, MORE, RESULTS or LINK with only filler, connectors and a code after it."""
     if more:
         return None
     extras = _COMMAND_EXTRAS[head.kind]
@@ -1018,8 +1030,8 @@ def _match_command(
         ):
             return None
     hint = _hint(head.langs)
-    if head.kind == "results":
-        return Intent("results", code=code, hint=hint)
+    if head.kind in ("results", "link"):
+        return Intent(head.kind, code=code, hint=hint)
     if head.kind == "help" or (head.kind == "info" and code is None):
         return Intent("help", code=code, hint=hint)
     return Intent("info", code=code, hint=hint)

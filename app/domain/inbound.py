@@ -31,7 +31,7 @@ from ..models import Consultation, Member, Message, utcnow
 from ..phones import try_e164
 from ..sms import segments
 from ..sms.render import render
-from . import Conflict, Invalid, comments, grammar
+from . import Conflict, Invalid, comments, grammar, links
 from . import consultations as consultations_ops
 from . import members as members_ops
 from .current import Current, current_for, latest_for
@@ -95,6 +95,8 @@ class Context:
     member: Member | None
     intent: grammar.Intent
     language: str
+    # The origin for links when PUBLIC_BASE_URL is unset (the request's, in development).
+    base_url: str | None = None
 
     def reply(self, kind: str, consultation: Consultation | None = None, **values: Any) -> Reply:
         """Render message `kind` in the language of this conversation."""
@@ -122,12 +124,21 @@ def language_menu() -> str:
     return ", ".join(f"{n} {MENU_NAMES[code]}" for n, code in enumerate(grammar.LANGUAGES, 1))
 
 
-def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str) -> InboundResult:
+def handle_inbound(
+    settings: Settings,
+    sid: str,
+    from_: str,
+    to: str,
+    body: str,
+    *,
+    base_url: str | None = None,
+) -> InboundResult:
     """Record and act on one incoming text; the caller commits unless the result says
     `committed` (see InboundResult).
 
     `sid` is Twilio's MessageSid, `from_` the sender as Twilio gives it, `to` our number
-    (unused while Chorus has one sender).
+    (unused while Chorus has one sender); `base_url` the origin of personal links when
+    PUBLIC_BASE_URL is unset (a route passes its request's).
     A sid seen before returns the stored reply with `duplicate=True` and writes nothing.
     Call it at the start of a transaction: a duplicate rolls the session back.
     """
@@ -170,7 +181,7 @@ def handle_inbound(settings: Settings, sid: str, from_: str, to: str, body: str)
         # START/UNSTOP (or YES) made Twilio lift its block: texts may reach them again.
         members_ops.clear_carrier_block(member)
     language = member.language if member else (intent.hint or settings.default_language)
-    ctx = Context(settings, message, member, intent, language)
+    ctx = Context(settings, message, member, intent, language, base_url)
     reply = _dispatch(ctx)
     if reply is not None and ctx.member is not None and ctx.member.carrier_blocked_at:
         # Twilio would refuse it (21610): nothing goes to a member the carrier blocks
@@ -258,6 +269,8 @@ def _dispatch(ctx: Context) -> Reply | None:
         return _info(ctx)
     if kind == "results":
         return _results(ctx)
+    if kind == "link":
+        return _link(ctx)
     if kind == "vote":
         return _vote(ctx)
     return _text(ctx)
@@ -575,6 +588,31 @@ def queue_direct(
 def _outbox() -> _Outbox | None:
     """Where one-to-one texts are queued (tests replace it, e.g. with None: no outbox)."""
     return outbox_queue
+
+
+# --- LINK ---------------------------------------------------------------------------------
+
+
+def _link(ctx: Context) -> Reply:
+    """The member's personal link to the named or current consultation (a new one: the
+    link they had before stops working, see app.domain.links)."""
+    target = _target(ctx, for_taking_part=False)
+    if target.refusal is not None:
+        return target.refusal
+    consultation = target.consultation
+    assert consultation is not None and ctx.member is not None  # no refusal; from a member
+    code = consultation.code
+    if not in_audience(consultation, ctx.member):
+        return ctx.reply("not_in_audience", consultation, code=code)
+    try:
+        base = links.origin(ctx.settings, ctx.base_url)
+    except ValueError:  # no PUBLIC_BASE_URL and no request (a recovered text, in development)
+        log.warning("LINK from member %s: no PUBLIC_BASE_URL to build it", ctx.member.id)
+        return ctx.reply("help", org=ctx.settings.org_name)
+    if links.expired(consultation):
+        return ctx.reply("link_expired", consultation, code=code, url=f"{base}/c/{code}")
+    url = links.link_url(base, links.issue(ctx.member.id, consultation.id))
+    return ctx.reply("link", consultation, code=code, url=url)
 
 
 def tally_text(consultation: Consultation, votes: dict[str, int]) -> str:

@@ -53,7 +53,7 @@ from ..models import (
     VoteChange,
     utcnow,
 )
-from . import NotFound
+from . import NotFound, links
 from .outbox.status import PENDING
 
 #: What an erased member's number becomes, in the member row and in their texts.
@@ -253,7 +253,8 @@ def erase_member(member: Member, actor: str) -> dict[str, int]:
     votes = db.session.execute(
         select(func.count()).select_from(Vote).where(Vote.member_id == member.id)
     ).scalar_one()
-    # The lead wires here: revoke the member's personal links (app.domain.links).
+    # Their personal links stop working (only the tokens' hashes were kept).
+    revoked = links.revoke_all_for_member(member.id)
     member.phone = placeholder
     member.name = None
     member.status = MemberStatus.ERASED
@@ -261,7 +262,13 @@ def erase_member(member: Member, actor: str) -> dict[str, int]:
     member.consent_at = member.consent_source = member.consent_by = None
     member.opted_out_at = member.opt_out_source = None
     member.carrier_blocked_at = member.carrier_blocked_reason = None
-    done = {"texts": texts, "cancelled": cancelled, "comments": comments, "votes_kept": votes}
+    done = {
+        "texts": texts,
+        "cancelled": cancelled,
+        "comments": comments,
+        "votes_kept": votes,
+        "links": revoked,
+    }
     audit.record(actor, "member.erased", "member", member.id, done)
     db.session.flush()
     # Rows changed by the statements above are read afresh if anyone reads them again.

@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 
 import flask_babel
 from babel.dates import format_datetime
-from itsdangerous import URLSafeSerializer
 from jinja2 import Environment, meta
 
 from ..sms import segments
@@ -53,7 +52,7 @@ from . import grammar
 from .broadcasts import CLOSES_FORMAT
 from .consultations import MAX_OPTIONS, MAX_QUORUM
 from .inbound import TALLY_TOP, language_menu
-from .links import SALT
+from .links import TOKEN_LENGTH
 from .replies import TYPED_CHARS, echo
 from .votes import RECEIPT_ALPHABET, RECEIPT_LENGTH
 
@@ -66,7 +65,7 @@ WORST_ORG = "X" + "€" * 19
 WORST_CODE = "ABC1234"  # CODE: 1-3 letters then 1-4 digits
 WORST_OTHER = "ABD1234"
 WORST_RECEIPT = RECEIPT_ALPHABET[-1] * RECEIPT_LENGTH
-#: PUBLIC_BASE_URL: keep it to 40 characters (docs/messages.md); the token is signed ids.
+#: PUBLIC_BASE_URL: keep it to 40 characters (docs/messages.md).
 MAX_BASE_URL = "https://" + "x" * 32
 #: Option labels as staff might write them (each is cut to 20 characters in a text).
 LABELS: dict[str, str] = {
@@ -162,9 +161,8 @@ def worst_date(language: str) -> str:
 
 @cache
 def worst_url() -> str:
-    """The longest personal link: MAX_BASE_URL, /v/ and the token of the largest ids."""
-    token = URLSafeSerializer("x" * 64, salt=SALT).dumps([2**31 - 1, 2**31 - 1])
-    return f"{MAX_BASE_URL}/v/{token}"
+    """The longest personal link: MAX_BASE_URL, /v/ and a token (all tokens are as long)."""
+    return f"{MAX_BASE_URL}/v/{'X' * TOKEN_LENGTH}"
 
 
 def _tally(_catalog: Catalog) -> list[Any]:
@@ -178,7 +176,7 @@ VARIABLES: dict[str, Variable] = {
     "org": Variable("the organisation's name (ORG_NAME, up to 20 characters)", _one(WORST_ORG)),
     "code": Variable("a consultation's code, such as P12", _one(WORST_CODE)),
     "other": Variable("the code of another open consultation", _one(WORST_OTHER)),
-    "receipt": Variable("the vote's receipt code, 6 letters and digits", _one(WORST_RECEIPT)),
+    "receipt": Variable("the vote's receipt code, 9 letters and digits", _one(WORST_RECEIPT)),
     "choice": Variable(
         "the vote: YES, NO or ABSTAIN in the language, or an option's number and label "
         "(the label may be replaced by the number to keep the text short)",

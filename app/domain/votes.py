@@ -20,7 +20,9 @@ from . import Conflict, Invalid
 
 # No 0/O, 1/I/L, 2/Z, 5/S, 8/B: a receipt read aloud or copied by hand survives.
 RECEIPT_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
-RECEIPT_LENGTH = 6
+# 25**9 is about 2**41.8 receipts per consultation: with lookups rate-limited per
+# address (app/public/routes.py), guessing someone's receipt is hopeless.
+RECEIPT_LENGTH = 9
 _ATTEMPTS = 8
 
 
@@ -39,7 +41,8 @@ class VoteResult:
 
 
 def new_receipt() -> str:
-    """A random receipt code: 6 characters from an alphabet with no look-alikes."""
+    """A random receipt code: RECEIPT_LENGTH characters from an alphabet with no
+    look-alikes."""
     return "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(RECEIPT_LENGTH))
 
 
@@ -94,7 +97,7 @@ def record_vote(
             choice=choice,
             channel=channel,
             entered_by=entered_by,
-            # Not looked up first: a clash is rare (25^6 codes) and the unique key on
+            # Not looked up first: a clash is rare (25^9 codes) and the unique key on
             # (consultation, receipt) catches it below, so a first vote saves a SELECT.
             receipt=new_receipt(),
         )

@@ -5,6 +5,11 @@ and `no-cache`: the browser asks again each time (a vote just cast must show) an
 page that has not changed comes back as an empty 304, so on a costly connection a
 reload costs a few hundred bytes. Receipt and personal pages are never cached and never
 send a Referer (their URLs are the secret).
+
+Rate limits (Flask-Limiter, in Redis when REDIS_URL is set, so every web process shares
+them): receipt lookups per address, so receipts cannot be guessed by the million;
+"Text me my link" per address and per number, plus LINK_TEXTS_PER_DAY texts a day in
+all, counted in the database. Past a limit the answer is 429.
 """
 
 from __future__ import annotations
@@ -17,14 +22,22 @@ from ..config import LANGUAGES, settings
 from ..domain import Conflict, Invalid, comments, grammar, links, register
 from ..domain.broadcasts import instructions
 from ..domain.votes import current_vote, record_vote
-from ..extensions import db
+from ..extensions import db, limiter
 from ..models import Consultation, Member
+from ..phones import try_e164
+from ..tasks.outbox import send_text
 from . import present
 
 bp = Blueprint("public", __name__)
 
 MAX_COMMENT = 1600
 LANG_COOKIE_AGE = 365 * 24 * 3600
+#: Receipt lookups per address: plenty for people checking their votes, far too few to
+#: guess a receipt (about 2^41 per consultation).
+RECEIPT_LOOKUPS_PER_ADDRESS = "30 per minute;300 per day"
+#: "Text me my link": requests per address, and texts asked for one number.
+LINK_REQUESTS_PER_ADDRESS = "5 per 10 minutes;20 per day"
+LINK_REQUESTS_PER_NUMBER = "3 per day"
 
 
 @bp.context_processor
@@ -77,6 +90,12 @@ def not_found(_exc):
     return _private(_page("public/not_found.html", 404))
 
 
+@bp.errorhandler(429)
+def too_many(_exc):
+    """Past a rate limit (receipts, "Text me my link"): wait, then try again."""
+    return _private(_page("public/too_many.html", 429))
+
+
 @bp.get("/")
 def home():
     """The front page: where to go next (the register, the phone simulator)."""
@@ -92,14 +111,65 @@ def consultation(code: str):
     found = register.public_consultation(code)
     if found is None:
         abort(404)
-    response = _page(
+    return _public(_consultation_page(found))
+
+
+def _consultation_page(found: Consultation, status: int = 200, **values):
+    return _page(
         "public/consultation.html",
+        status,
         c=found,
         results=register.results(found),
         instructions=instructions(found, present.language()),
         number=settings().twilio_from,
+        **values,
     )
-    return _public(response)
+
+
+def _typed_number() -> str:
+    """The rate-limit key of the number typed into "Text me my link" (as E.164)."""
+    raw = (request.form.get("phone") or "")[:40]
+    return "link-number:" + (try_e164(raw, settings().default_region) or "invalid")
+
+
+def _answered(response) -> bool:
+    """Only a request that got the answer page counts against its number's limit."""
+    return response.status_code == 200
+
+
+@bp.post("/c/<code>/link")
+@limiter.limit(LINK_REQUESTS_PER_NUMBER, key_func=_typed_number, deduct_when=_answered)
+@limiter.limit(LINK_REQUESTS_PER_ADDRESS)
+def text_me_my_link(code: str):
+    """ "Text me my link": the member's personal link, by text, to the number typed.
+
+    The answer is the same page whether or not the number is a member's (no way to
+    learn who is): members who may be texted (active, in the consultation's audience)
+    get the text, nobody else does. A number that is not one is refused (422) and
+    nothing is written; past a limit, or the day's LINK_TEXTS_PER_DAY, 429 for all.
+    """
+    found = register.public_consultation(code)
+    if found is None or found.status != "open":
+        abort(404)
+    current = settings()
+    raw = (request.form.get("phone") or "").strip()
+    phone = try_e164(raw[:40], current.default_region)
+    if phone is None:
+        error = gettext("That is not a mobile number we can text. Please check it and try again.")
+        response = _consultation_page(found, 422, link_error=error, link_phone=raw[:40])
+        return _private(response)
+    if links.cap_reached(current):
+        db.session.rollback()
+        abort(429)
+    wanted = links.link_text(current, phone, found, base_url=request.host_url)
+    if wanted is None:
+        db.session.rollback()
+    else:
+        member, body = wanted
+        send_text(
+            phone=phone, body=body, kind="link", member_id=member.id, consultation_id=found.id
+        )
+    return _private(_page("public/link_sent.html", c=found, phone=phone))
 
 
 @bp.get("/decisions")
@@ -156,6 +226,7 @@ def receipt_lookup():
 
 
 @bp.get("/receipts/<code>/<receipt>")
+@limiter.limit(RECEIPT_LOOKUPS_PER_ADDRESS)
 def receipt(code: str, receipt: str):
     """Does my vote count, and as what: the choice, channel, last change, open or closed."""
     found = register.find_receipt(code, receipt)
@@ -178,21 +249,23 @@ def receipt(code: str, receipt: str):
 # ---------------------------------------------------------------------- personal pages
 
 
+class LinkGone(NotFound):
+    """A personal link that opens nothing (any more)."""
+
+
+@bp.errorhandler(LinkGone)
+def link_gone(_exc):
+    """Not found, saying why a link may stop working and how to get a new one."""
+    return _private(_page("public/not_found.html", 404, link_gone=True))
+
+
 def _personal(token: str) -> tuple[Member, Consultation]:
-    """The member and consultation a token names; 404 when forged, unknown or a draft."""
-    ids = links.read_token(token)
-    if ids is None:
-        abort(404)
-    member = db.session.get(Member, ids[0])
-    consultation = db.session.get(Consultation, ids[1])
-    if (
-        member is None
-        or member.status == "erased"
-        or consultation is None
-        or consultation.status == "draft"
-    ):
-        abort(404)
-    return member, consultation
+    """The member and consultation a live token opens; 404 when the token is unknown,
+    replaced, revoked or expired, or the consultation is a draft."""
+    found = links.find(token)
+    if found is None or found[1].status == "draft":
+        raise LinkGone()
+    return found
 
 
 def _personal_language(member: Member) -> str:

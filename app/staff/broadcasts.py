@@ -17,7 +17,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from wtforms import DateTimeLocalField, HiddenField, RadioField, SelectChoice
+from wtforms import BooleanField, DateTimeLocalField, HiddenField, RadioField, SelectChoice
 from wtforms.validators import AnyOf, Optional
 
 from ..config import LANGUAGES, settings
@@ -56,8 +56,7 @@ class BroadcastForm(FlaskForm):
     at = DateTimeLocalField(
         _l("Send at"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"], validators=[Optional()]
     )
-    # LINKS: the lead wires a BooleanField here at merge: "Include each member's
-    # personal link" (the `links` broadcast option; see the template's LINKS marker).
+    links = BooleanField(_l("Include each member's personal link"), default=False)
 
     def at_utc(self) -> datetime | None:
         """The chosen time in UTC (None: now)."""
@@ -108,10 +107,15 @@ def _kind() -> str:
 # ---------------------------------------------------------------------- the preview
 
 
-def _preview(consultation: Consultation, kind: str, at: datetime | None) -> dict[str, Any]:
-    """The domain's preview, priced and timed for the page."""
+def _preview(
+    consultation: Consultation, kind: str, at: datetime | None, with_links: bool = False
+) -> dict[str, Any]:
+    """The domain's preview, priced and timed for the page (with each member's personal
+    link when `with_links`)."""
     chorus = settings()
-    preview = broadcasts_ops.preview(consultation, chorus, kind)
+    preview = broadcasts_ops.preview(
+        consultation, chorus, kind, with_links=with_links, base_url=request.host_url
+    )
     rows = []
     for entry in preview["languages"]:
         rows.append(
@@ -175,7 +179,7 @@ def broadcast_confirm(code: str):
     if consultation.status != "open" or not form.check():
         return _new_page(consultation, form, 422)
     at = form.at_utc()
-    preview = _preview(consultation, form.kind.data, at)
+    preview = _preview(consultation, form.kind.data, at, bool(form.links.data))
     if not preview["within_budget"]:
         return _new_page(consultation, form, 422)
     return render_template(
@@ -201,11 +205,20 @@ def broadcast_send(code: str):
     try:
         if form.kind.data == "reminder":
             broadcast, recipients = broadcasts_ops.create_reminder(
-                consultation, actor=actor(), settings=chorus
+                consultation,
+                actor=actor(),
+                settings=chorus,
+                with_links=bool(form.links.data),
+                base_url=request.host_url,
             )
         else:
             broadcast, recipients = broadcasts_ops.create_summary(
-                consultation, actor=actor(), settings=chorus, at=form.at_utc()
+                consultation,
+                actor=actor(),
+                settings=chorus,
+                at=form.at_utc(),
+                with_links=bool(form.links.data),
+                base_url=request.host_url,
             )
     except DomainError as refusal:
         db.session.rollback()
@@ -281,7 +294,8 @@ def texts(bodies: dict[str, str]) -> list[dict[str, Any]]:
     groups: dict[str, list[str]] = {}
     for lang in LANGUAGES:
         if lang in bodies:
-            groups.setdefault(bodies[lang], []).append(lang)
+            # A broadcast with links shows x's where each member's own token goes.
+            groups.setdefault(broadcasts_ops.displayed(bodies[lang]), []).append(lang)
     return [
         {
             "languages": [language(lang) for lang in langs],

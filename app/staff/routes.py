@@ -178,7 +178,9 @@ def simulator_send():
         return _page(phone, error, body=body, status=422)
     # A sid of our own, shaped like Twilio's, so the simulator gets exactly-once too.
     sid = "SM" + uuid.uuid4().hex + "sim"
-    result = handle_inbound(chorus, sid, phone, chorus.twilio_from or "", body)
+    result = handle_inbound(
+        chorus, sid, phone, chorus.twilio_from or "", body, base_url=request.host_url
+    )
     if g.staff is not None and result.message_id is not None:
         # Texts typed by signed-in staff are recorded with their account.
         db.session.execute(

@@ -191,11 +191,12 @@ class Outbox:
             if slot is not None:
                 time.sleep(max(0.0, slot.at - time.monotonic() - CLAIM_AHEAD))
             ours = claims.claim(message_id, self.claimant)
+            # The text as it will go (a personal link put in, if it waits for one), in
+            # the claim's transaction.
+            claim = claims.claimed(message_id) if ours else None
             db.session.commit()  # the claim (or the skip) stands before Twilio is called
-            if not ours:
+            if claim is None:
                 return
-            claim = claims.claimed(message_id)
-            db.session.rollback()  # end the read transaction before the slow call
             while slot is not None:
                 late = time.monotonic() - slot.at
                 if late <= SLOT_TOLERANCE:

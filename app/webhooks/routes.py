@@ -35,7 +35,14 @@ def inbound() -> Response:
     from_ = (form.get("From") or "").strip()
     if not sid or not from_ or len(sid) > 64:
         return Response("MessageSid and From are required\n", 400, mimetype="text/plain")
-    result = handle_inbound(settings(), sid, from_, form.get("To", ""), form.get("Body", ""))
+    result = handle_inbound(
+        settings(),
+        sid,
+        from_,
+        form.get("To", ""),
+        form.get("Body", ""),
+        base_url=request.host_url,
+    )
     if not result.committed:
         db.session.commit()
     try:

@@ -31,7 +31,7 @@ from ...config import Settings
 from ...extensions import db
 from ...models import Broadcast, Member, Message, MessageStatus, utcnow
 from ...sms.backends import FAILED, IN_DOUBT, OPTED_OUT, RETRY, SendError
-from .. import members
+from .. import links, members
 from ..sql import changed
 from .status import PENDING, forward_to
 
@@ -124,9 +124,26 @@ class Claimed(NamedTuple):
 
 
 def claimed(message_id: int) -> Claimed:
-    """The phone, body, broadcast and claim time of a message we just claimed."""
-    message = db.session.get(Message, message_id)
+    """The phone, body, broadcast and claim time of a message we just claimed.
+
+    Call it in the claim's transaction, before committing: a text that waits for its
+    member's personal link (a broadcast with links) gets it here, a new link issued
+    and the final body stored, so the claim and the link stand or fall together. Once
+    committed, the body is final: a text taken back from a dead worker and claimed
+    again is sent with the same link (the sweeper finds it at Twilio by that body), and
+    a text that never got this far is still marked and gets its link when claimed.
+    """
+    # populate_existing: the claim was a Core UPDATE; a copy in the session is stale.
+    message = db.session.get(Message, message_id, populate_existing=True)
     assert message is not None
+    if (
+        links.waiting_for_link(message.body)
+        and message.member_id is not None
+        and message.consultation_id is not None
+    ):
+        token = links.issue(message.member_id, message.consultation_id)
+        message.body = links.fill(message.body, token)
+        db.session.flush()
     return Claimed(message.phone, message.body, message.broadcast_id, message.claimed_at)
 
 
