@@ -342,7 +342,13 @@ def rows_to_add(upload: MemberImport, *, limit: int = 20) -> list[MemberImportRo
 # ---------------------------------------------------------------------- the job's work
 
 
-def run_chunk(import_id: int, *, size: int = CHUNK, org_name: str = "Chorus") -> bool:
+def run_chunk(
+    import_id: int,
+    *,
+    size: int = CHUNK,
+    org_name: str = "Chorus",
+    welcomes: list[int] | None = None,
+) -> bool:
     """Add the next `size` rows of a confirmed import; True while rows remain.
 
     The import's row is locked for the transaction (PostgreSQL; SQLite has one writer
@@ -381,7 +387,18 @@ def run_chunk(import_id: int, *, size: int = CHUNK, org_name: str = "Chorus") ->
         return False
     actor = upload.confirmed_by or upload.created_by
     added, opted_out = _add(rows, actor, now)
-    _welcome(rows, added, set(opted_out), org_name, now)
+    queued = _welcome(rows, added, set(opted_out), org_name, now)
+    if welcomes is not None and queued:
+        # The ids of the welcomes just queued, for the caller to send after committing.
+        welcomes.extend(
+            db.session.execute(
+                select(Message.id).where(
+                    Message.member_id.in_(list(added.values())),
+                    Message.kind == WELCOME_KIND,
+                    Message.status == "queued",
+                )
+            ).scalars()
+        )
     upload.added += len(added)
     upload.skipped += len(rows) - len(added)
     upload.cursor = rows[-1].id

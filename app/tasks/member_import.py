@@ -17,6 +17,7 @@ from ..domain import member_import
 from ..extensions import db
 from ..jobs import jobs
 from ..models import utcnow
+from .outbox import enqueue_queued
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,12 @@ def run_import(import_id: int, chunk: int = member_import.CHUNK) -> None:
     try:
         while True:
             try:
-                more = member_import.run_chunk(import_id, size=chunk, org_name=settings().org_name)
+                welcomes: list[int] = []
+                more = member_import.run_chunk(
+                    import_id, size=chunk, org_name=settings().org_name, welcomes=welcomes
+                )
                 db.session.commit()
+                enqueue_queued(welcomes)  # each new member's welcome, at high priority
             except Exception:
                 db.session.rollback()
                 raise
