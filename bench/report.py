@@ -255,7 +255,13 @@ def console_md(console: dict[str, Any]) -> list[str]:
         f"{verdict}; slowest `{console['slowest']['path']}` ({console['slowest']['max_ms']} ms)",
     ]
     if "import" in console:
-        lines.append(f"CSV import: {console['import']}")
+        done = console["import"]
+        lines.append(
+            f"CSV import of {done['rows']:,} rows: the upload's check (in the web request) "
+            f"{done['check_seconds']} s, the job {done['job_seconds']} s, "
+            f"{done['added']:,} added; total {done['total_seconds']} s (target 60 s: "
+            f"{'met' if done['under_target'] else 'NOT met'})"
+        )
     return lines
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Member, utcnow
+from app.models import Member, Message, utcnow
 from tests.staff_helpers import post, staff_client
 
 
@@ -69,3 +69,22 @@ def test_a_member_blocked_by_the_carrier_is_shown_with_the_reason(app, world):
         db.session.commit()
     page = staff_client(app, "viewer").get(f"/staff/members/{member_id}").get_data(as_text=True)
     assert "Blocked by the carrier" in page and "Twilio 21610" in page
+
+
+def test_a_member_added_in_the_console_gets_the_welcome_first(app, world):
+    client = staff_client(app, "organiser")
+    answer = post(
+        client,
+        "/staff/members/new",
+        {"phone": "07400 123987", "name": "Nia", "language": "cy", "groups": "community"},
+    )
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    with app.app_context():
+        member = db.session.execute(
+            select(Member).where(Member.phone == "+447400123987")
+        ).scalar_one()
+        assert member.consent_by == "staff:organiser@example.org"
+        welcome = db.session.execute(
+            select(Message).where(Message.member_id == member.id)
+        ).scalar_one()
+        assert welcome.kind == "added" and welcome.priority == "high"

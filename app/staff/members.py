@@ -46,6 +46,7 @@ from ..models import (
     StaffRole,
     Vote,
 )
+from ..tasks.outbox import enqueue_queued
 from .access import actor, can, masked, requires
 from .blueprint import bp
 from .forms import ConfirmForm
@@ -264,16 +265,17 @@ def member_new():
         return _member_form(form, None, status, existing=form.existing)
     chorus = settings()
     try:
-        created = members_ops.create_member(
+        # add_member also queues the welcome text (organisation, how to stop) first.
+        added = members_ops.add_member(
             form.e164,
-            region=chorus.default_region,
-            default_language=chorus.default_language,
+            settings=chorus,
+            actor=actor(),
+            source="staff",
             name=(form.name.data or "").strip() or None,
             language=form.language.data,
             groups=split_groups(form.groups.data),
-            consent_source="staff",
-            actor=actor(),
         )
+        created = added.member
     except Conflict:  # added meanwhile
         db.session.rollback()
         form.phone.errors = [gettext("A member already has this number.")]
@@ -283,6 +285,8 @@ def member_new():
         form.phone.errors = [exc.message]
         return _member_form(form, None, 422)
     db.session.commit()
+    if added.welcome is not None:
+        enqueue_queued([added.welcome.id])
     if created.status == "opted_out":
         flash(
             gettext(
