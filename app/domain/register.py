@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, union
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import audit
 from ..extensions import db
-from ..models import AuditHead, Comment, Consultation, Vote
+from ..models import AuditHead, Consultation, Vote
 from . import consultations as consultations_ops
 
 PUBLIC_STATUSES = ("open", "closed", "decided")
@@ -65,24 +65,6 @@ class RegisterPage:
     total: int
 
 
-def participants(consultation_ids: list[int]) -> dict[int, int]:
-    """People who voted or commented, per consultation (as the results API counts them)."""
-    if not consultation_ids:
-        return {}
-    people = union(
-        select(Vote.consultation_id, Vote.member_id).where(
-            Vote.consultation_id.in_(consultation_ids)
-        ),
-        select(Comment.consultation_id, Comment.member_id).where(
-            Comment.consultation_id.in_(consultation_ids)
-        ),
-    ).subquery()
-    rows = db.session.execute(
-        select(people.c.consultation_id, func.count()).group_by(people.c.consultation_id)
-    )
-    return {consultation_id: n for consultation_id, n in rows}
-
-
 def register(page: int = 1, per_page: int = PER_PAGE) -> RegisterPage:
     """Every public consultation, newest first, one page at a time (4 queries)."""
     public = Consultation.status.in_(PUBLIC_STATUSES)
@@ -101,7 +83,7 @@ def register(page: int = 1, per_page: int = PER_PAGE) -> RegisterPage:
             .offset((page - 1) * per_page)
         ).scalars()
     )
-    counts = participants([c.id for c in consultations])
+    counts = consultations_ops.participant_counts([c.id for c in consultations])
     rows = [(c, counts.get(c.id, 0)) for c in consultations]
     return RegisterPage(rows=rows, page=page, pages=pages, total=total)
 
