@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
@@ -232,7 +233,51 @@ def soak_md(r: dict[str, Any]) -> list[str]:
         lines.append(
             f"Broadcast: {b['status']}, {b['total']} recipients, {b['sent']} sent, "
             f"{b['delivered']} delivered, {b['failed']} failed; FakeTwilio accepted "
-            f"{b['accepted_by_fake']} texts in all."
+            f"{b['accepted_by_fake']} texts in all (by the end of the whole run)."
+        )
+    if "cpu_cores" in r:
+        lines += [
+            "",
+            f"CPU during the soak (cores busy; the machine has {os.cpu_count()}): "
+            + _cores(r["cpu_cores"])
+            + ".",
+        ]
+    if "limit" in r:
+        lines += ["", *_limit_md(r["limit"])]
+    return lines
+
+
+def _cores(cores: dict[str, float]) -> str:
+    return ", ".join(f"{role} {v:.2f}" for role, v in cores.items())
+
+
+def _limit_md(limit: dict[str, Any]) -> list[str]:
+    """The true limit, found in the same run after the soak at the target rate."""
+    steps = "; ".join(
+        f"{s['rate']}/s: p99 {s['p99_ms']} ms, {s['errors']} errors, {s['cpu_all']:.2f} cores"
+        for s in limit["steps"]
+    )
+    lines = [
+        "#### The limit in the same run (broadcast still sending, pages still loading)",
+        "",
+        f"Stepping the rate down ({limit['step_s']:.0f} s each, after {limit['drain_s']:.0f} s "
+        f"for the backlog to drain): {steps}.",
+    ]
+    if "rate" not in limit:
+        return [*lines, "No step held p99 under 100 ms."]
+    lines += [
+        "",
+        f"Held at {limit['rate']} texts/s for the soak's whole duration: p99 at most "
+        f"{limit['held_p99_max_ms']} ms (every minute under 100 ms: {_yes(limit['held'])}), "
+        f"{limit['held_errors']} errors; CPU {_cores(limit['cpu_cores'])}.",
+        "",
+        "| minute | texts | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|",
+    ]
+    for row in limit["held_by_minute"]:
+        lines.append(
+            f"| {row['minute']} | {row['texts']} | {row['p50_ms']} | {row['p99_ms']} "
+            f"| {row['errors']} |"
         )
     return lines
 

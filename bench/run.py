@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         default=10.0,
         help="soak: the broadcast's SMS_MAX_PER_SECOND (default 10, the product's default)",
     )
+    parser.add_argument(
+        "--no-soak-limit",
+        action="store_true",
+        help="soak: only the target rate (skip finding the rate whose p99 stays under 100 ms)",
+    )
     args = parser.parse_args(argv)
 
     with common.exclusive_run():
@@ -107,7 +112,10 @@ def _run(args: argparse.Namespace) -> int:
             from . import soak
 
             report["soak"] = soak.run(
-                quick=args.quick, share=args.soak_share, send_rate=args.soak_send_rate
+                quick=args.quick,
+                share=args.soak_share,
+                send_rate=args.soak_send_rate,
+                limit=not args.no_soak_limit,
             )
 
     if args.only in (None, "console") and not args.fast_path_pair:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import threading
 import time
 from collections import defaultdict
@@ -92,6 +93,71 @@ class MemoryLog:
                 "late_mib": round(b / 1024, 1),
                 "growth": round((b - a) / a, 3),
             }
+        return out
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """User + system CPU time of `pid` in clock ticks, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def pids_named(*names: str) -> list[int]:
+    """Pids whose command name is one of `names` (PostgreSQL's backends, redis-server)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as fh:
+                    if fh.read().strip() in names:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+class CpuLog:
+    """Where the machine's CPU goes: cumulative ticks per group of processes, read at
+    marks (the start and end of each phase); `between(a, b)` gives cores used per group."""
+
+    def __init__(self, groups: dict[str, int]) -> None:
+        self.groups = groups  # role -> process group id
+        self.marks: dict[str, tuple[float, dict[str, int]]] = {}
+        self.seen: dict[int, tuple[str, int]] = {}  # pid -> (group, last ticks)
+
+    def _pids(self) -> dict[str, list[int]]:
+        out = {role: loadgen.group_pids(pgid) for role, pgid in self.groups.items()}
+        out["postgres"] = pids_named("postgres")
+        out["redis"] = pids_named("redis-server")
+        out["bench (load generator)"] = [os.getpid()]
+        return out
+
+    def mark(self, name: str) -> None:
+        totals: dict[str, int] = defaultdict(int)
+        for role, pids in self._pids().items():
+            for pid in pids:
+                ticks = cpu_ticks(pid)
+                if ticks is not None:
+                    self.seen[pid] = (role, ticks)
+        # A process that ended keeps its last reading (PostgreSQL backends come and go).
+        for role, ticks in self.seen.values():
+            totals[role] += ticks
+        self.marks[name] = (time.monotonic(), dict(totals))
+
+    def between(self, first: str, last: str) -> dict[str, float]:
+        """Cores used per group between two marks (1.0 = one core busy all the time)."""
+        (t0, a), (t1, b) = self.marks[first], self.marks[last]
+        span = max(t1 - t0, 1e-6)
+        cores = {role: (b.get(role, 0) - a.get(role, 0)) / TICKS / span for role in b}
+        out = {role: round(v, 2) for role, v in sorted(cores.items(), key=lambda kv: -kv[1])}
+        out["all"] = round(sum(cores.values()), 2)
         return out
 
 
@@ -171,10 +237,76 @@ def _minutes(results: list[tuple[float, float, int]]) -> list[dict[str, Any]]:
     return rows
 
 
-def run(*, quick: bool, share: float = 0.5, send_rate: float = 10.0) -> dict[str, Any]:
+LIMIT_STEPS = (0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08)  # of the target rate, in turn
+TARGET_P99_MS = 100.0
+
+
+def _holds(rows: list[dict[str, Any]]) -> bool:
+    return bool(rows) and all(r["p99_ms"] < TARGET_P99_MS and r["errors"] == 0 for r in rows)
+
+
+def _find_limit(
+    port: int, members: int, rate: float, duration: float, quick: bool, cpu: CpuLog
+) -> dict[str, Any]:
+    """Step the rate down from the target (a short run each, after a pause for the
+    backlog to drain) until every minute's p99 is under 100 ms with no errors, then hold
+    that rate for the soak's whole duration. Returns the steps and the held run."""
+    step_s, drain_s = (20.0, 10.0) if quick else (120.0, 30.0)
+    steps = []
+    found = None
+    for k, fraction in enumerate(LIMIT_STEPS):
+        step_rate = max(1.0, rate * fraction)
+        texts = _texts(port, members, step_rate, step_s, seed=100 + k)
+        time.sleep(drain_s)
+        cpu.mark(f"step{k}:start")
+        results = asyncio.run(_open_loop(port, texts, step_rate, step_s))
+        cpu.mark(f"step{k}:end")
+        rows = _minutes(results)
+        steps.append(
+            {
+                "rate": round(step_rate, 1),
+                "p99_ms": max(r["p99_ms"] for r in rows),
+                "errors": sum(r["errors"] for r in rows),
+                "cpu_all": cpu.between(f"step{k}:start", f"step{k}:end")["all"],
+            }
+        )
+        log(f"  soak limit: {step_rate:.0f}/s -> p99 {steps[-1]['p99_ms']} ms")
+        if _holds(rows):
+            found = step_rate
+            break
+    out: dict[str, Any] = {"steps": steps, "step_s": step_s, "drain_s": drain_s}
+    if found is None:
+        return out
+    texts = _texts(port, members, found, duration, seed=200)
+    time.sleep(drain_s)
+    cpu.mark("held:start")
+    results = asyncio.run(_open_loop(port, texts, found, duration))
+    cpu.mark("held:end")
+    rows = _minutes(results)
+    out.update(
+        rate=round(found, 1),
+        held_by_minute=rows,
+        held_p99_max_ms=max(r["p99_ms"] for r in rows),
+        held_errors=sum(r["errors"] for r in rows),
+        held=_holds(rows),
+        cpu_cores=cpu.between("held:start", "held:end"),
+    )
+    log(f"  soak limit held at {found:.0f}/s: p99 max {out['held_p99_max_ms']} ms")
+    return out
+
+
+def _texts(port: int, members: int, rate: float, seconds: float, seed: int):
+    rounds = math.ceil(rate * seconds / members) + 1
+    return inbound.prepare(inbound.script(members, rounds, seed=seed), port)
+
+
+def run(
+    *, quick: bool, share: float = 0.5, send_rate: float = 10.0, limit: bool = True
+) -> dict[str, Any]:
     """The soak at `share` of the measured maximum (half, as issue #11 asks, unless told),
     the broadcast sent at `send_rate` segments per second (SMS_MAX_PER_SECOND; 10 is the
-    product's default); `quick` runs it for one minute with 2,000 members."""
+    product's default); `quick` runs it for one minute with 2,000 members. `limit`: then
+    find, in the same run, the highest rate whose p99 stays under 100 ms (`_find_limit`)."""
     duration = 60.0 if quick else 600.0
     members = 2_000 if quick else MEMBERS
     out: dict[str, Any] = {
@@ -185,7 +317,7 @@ def run(*, quick: bool, share: float = 0.5, send_rate: float = 10.0) -> dict[str
     }
     with common.processes() as procs:
         common.fresh_redis()
-        fake_url, _ = start_fake(procs, "fake-soak", callbacks=True)
+        fake_url, fake = start_fake(procs, "fake-soak", callbacks=True)
         port = common.free_port()
         url, env = inbound.setup("postgresql", members, port)
         env.update(REDIS_URL=common.REDIS_URL, TWILIO_API_BASE_URL=fake_url)
@@ -220,6 +352,7 @@ def run(*, quick: bool, share: float = 0.5, send_rate: float = 10.0) -> dict[str
 
         groups = {"web": web.pid, **{f"worker{n}": w.pid for n, w in enumerate(workers, 1)}}
         memory = MemoryLog(groups).start()
+        cpu = CpuLog({**groups, "fake twilio": fake.pid})
         stop = threading.Event()
         page_results: list[tuple[str, float, int]] = []
         pager = threading.Thread(target=_pages, args=(base, stop, page_results), daemon=True)
@@ -233,11 +366,19 @@ def run(*, quick: bool, share: float = 0.5, send_rate: float = 10.0) -> dict[str
 
         starter = threading.Thread(target=start_broadcast, daemon=True)
         starter.start()
+        cpu.mark("target:start")
         texts = asyncio.run(_open_loop(port, prepared, rate, duration))
+        cpu.mark("target:end")
+        memory.stop()
+        out["cpu_cores"] = cpu.between("target:start", "target:end")
+        if limit:
+            # The true limit beside the target, in the same run: the broadcast still
+            # sending, the pages still loading, texts in at lower rates until every
+            # minute's p99 is under 100 ms; then that rate held for the whole duration.
+            out["limit"] = _find_limit(port, members, rate, duration, quick, cpu)
         stop.set()
         pager.join(timeout=60)
         starter.join(timeout=60)
-        memory.stop()
 
         out["webhook_by_minute"] = _minutes(texts)
         out["webhook_p99_max_ms"] = max(row["p99_ms"] for row in out["webhook_by_minute"])
