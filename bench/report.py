@@ -208,7 +208,8 @@ def soak_md(r: dict[str, Any]) -> list[str]:
         f"### Soak: {r['duration_s'] / 60:.0f} minutes, {r['members']} members",
         "",
         f"Inbound maximum (closed loop, 16 connections): {r['max']['rps']} texts/s; soak at "
-        f"{r['rate']} texts/s ({r.get('share', 0.5):.0%} of it), open loop; the broadcast "
+        f"{r['rate']} texts/s ({r.get('share', 0.5):.0%} of it), open loop, gunicorn with "
+        f"{r.get('web_workers', 2)} sync workers; the broadcast "
         f"at {r.get('send_rate', 100):g} segments/s. "
         f"Webhook p99 at most {r['webhook_p99_max_ms']} ms "
         f"(target < 100: {_yes(r['webhook_p99_max_ms'] < 100)}), {r['webhook_errors']} errors. "

@@ -1,8 +1,9 @@
 """Soak: mixed load for minutes on a production-shaped stack; is anything growing?
 
-The stack: PostgreSQL, Redis, FakeTwilio (150 ms, status callbacks), gunicorn (2 sync
-workers) and two `flask worker` processes, 20,000 members. First the inbound maximum is
-measured (closed loop, 16 connections, 20 s); then, for the soak's duration:
+The stack: PostgreSQL, Redis, FakeTwilio (150 ms, status callbacks), gunicorn (sync
+workers, two per core plus one, as gunicorn.conf.py) and two `flask worker` processes,
+20,000 members. First the inbound maximum is measured (closed loop, 16 connections,
+20 s); then, for the soak's duration:
 
 - texts in at half that maximum, open loop (sent on a fixed schedule whatever the
   answers do, each on its own connection as Twilio does), every text signed;
@@ -322,7 +323,11 @@ def run(
         url, env = inbound.setup("postgresql", members, port)
         env.update(REDIS_URL=common.REDIS_URL, TWILIO_API_BASE_URL=fake_url)
         env["SMS_MAX_PER_SECOND"] = str(send_rate)
-        web = procs.start("web-soak", common.gunicorn_argv("wsgi:app", port), env)
+        # As gunicorn.conf.py runs it in production: two sync workers per core, plus one
+        # (a slow page then holds one worker of five, not one of two).
+        web_workers = (os.cpu_count() or 1) * 2 + 1
+        out["web_workers"] = web_workers
+        web = procs.start("web-soak", common.gunicorn_argv("wsgi:app", port, web_workers), env)
         common.wait_port(port, proc=web.popen)
         workers = [procs.start(f"worker-soak-{n}", common.flask_cmd("worker"), env) for n in (1, 2)]
         base = f"http://127.0.0.1:{port}"
