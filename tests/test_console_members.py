@@ -557,6 +557,19 @@ def test_the_job_run_twice_or_after_a_crash_adds_nobody_twice(quiet_app):
         assert (done.status, done.added, done.skipped) == ("done", 25, 0)
         phones = db.session.execute(select(Member.phone)).scalars().all()
         assert len(set(phones)) == 25
+        # The job queued a send job for each welcome it queued, at high priority (in one
+        # go, with Redis); the first chunk's 5, added by hand above, have none yet.
+        welcomes = list(
+            db.session.execute(
+                select(Message.id).where(Message.kind == "added").order_by(Message.id)
+            ).scalars()
+        )
+        assert len(welcomes) == 25 and jobs().queues["high"].count == 20
+        waiting = [jobs().waiting(f"chorus-msg-{message_id}") for message_id in welcomes]
+        assert waiting == [False] * 5 + [True] * 20
+        assert import_tasks.send_soon_all(welcomes) == 5  # named jobs: never twice
+        assert import_tasks.send_soon_all(welcomes) == 0
+        assert jobs().queues["high"].count == 25
 
 
 def test_a_number_that_joined_meanwhile_is_skipped_not_doubled(app, world, organiser):
@@ -826,7 +839,7 @@ def test_a_larger_import_goes_in_chunks(app, organiser, monkeypatch):
     # The welcome texts' sends are left to the sweeper: inline (JOBS_EAGER) they would
     # go at the send rate, minutes for 2,500.
     sends: list[int] = []
-    monkeypatch.setattr(import_tasks, "enqueue_queued", sends.extend)
+    monkeypatch.setattr(import_tasks, "send_soon_all", sends.extend)
     rows = "phone,name,language,groups\n" + "".join(
         f"07400 1{i:05d},Person {i},en,community\n" for i in range(2500)
     )

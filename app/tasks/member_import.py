@@ -25,7 +25,7 @@ from ..domain import member_import
 from ..extensions import db
 from ..jobs import jobs
 from ..models import utcnow
-from .outbox import enqueue_queued
+from .outbox import send_soon_all
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def run_import(import_id: int, chunk: int = member_import.CHUNK) -> None:
                     import_id, size=chunk, org_name=settings().org_name, welcomes=welcomes
                 )
                 db.session.commit()
-                enqueue_queued(welcomes)  # each new member's welcome, at high priority
+                send_soon_all(welcomes)  # each new member's welcome, at high priority
             except Exception:
                 db.session.rollback()
                 raise
