@@ -199,6 +199,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             console.page(0)
             console.session.get(f"http://127.0.0.1:{port}/staff/members/import", timeout=30)
 
+        results["busy_cores_before"] = common.wait_quiet()
+
         # 1. The largest file the form takes, with no worker: the request alone.
         content = big_file(big_rows)
         times, set_aside = [], []
