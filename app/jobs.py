@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -165,6 +165,64 @@ class Jobs:
                 self._waiting.add(job_id)
         self.executor.submit(self._run_inline, func, args, job_id)
         return True
+
+    def enqueue_many(
+        self,
+        func: Callable[..., Any],
+        calls: Sequence[tuple[str, tuple[Any, ...]]],
+        priority: str = "bulk",
+    ) -> int:
+        """`enqueue(func, *args, job_id=job_id)` for each (job_id, args) of `calls`; how
+        many were queued. With Redis, two round trips in all (the "queued" markers,
+        then the jobs) rather than a few per job: for thousands at once (an import's
+        welcome texts). Inline and in-process jobs go one by one, as `enqueue`."""
+        if not calls:
+            return 0
+        if self.app.config.get("JOBS_EAGER") or self.redis is None:
+            return sum(
+                self.enqueue(func, *args, priority=priority, job_id=job_id)
+                for job_id, args in calls
+            )
+        try:
+            return self._enqueue_many(func, calls, priority)
+        except RedisUnavailable as error:
+            log.warning(
+                "Redis unavailable (%s): %d %s jobs not queued; the sweeper will queue them",
+                type(error).__name__,
+                len(calls),
+                getattr(func, "__name__", func),
+            )
+            return 0
+
+    def _enqueue_many(
+        self, func: Callable[..., Any], calls: Sequence[tuple[str, tuple[Any, ...]]], priority: str
+    ) -> int:
+        assert self.redis is not None
+        markers = self.redis.pipeline(transaction=False)
+        for job_id, _args in calls:
+            markers.set(KEY_PREFIX + "queued:" + job_id, 1, nx=True, ex=MARKER_TTL)
+        fresh = [call for call, marked in zip(calls, markers.execute(), strict=True) if marked]
+        if not fresh:
+            return 0
+        datas = [
+            Queue.prepare_data(
+                run_named,
+                (job_id, func, *args),
+                description=job_id,
+                result_ttl=0,
+                failure_ttl=86400,
+                timeout=JOB_TIMEOUT,
+            )
+            for job_id, args in fresh
+        ]
+        try:
+            with self.redis.pipeline() as pipe:
+                self.queues[priority].enqueue_many(datas, pipeline=pipe)
+                pipe.execute()
+        except Exception:
+            self.redis.delete(*(KEY_PREFIX + "queued:" + job_id for job_id, _args in fresh))
+            raise
+        return len(fresh)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until every in-process job (and the jobs they queued) has finished."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -204,9 +205,11 @@ DECIDED_BY = tuple(DecidedBy)
 
 
 class ImportStatus(StrEnum):
-    """preview (checked, nothing written) -> queued (confirmed) -> running -> done;
-    a preview can be discarded instead."""
+    """checking (uploaded, its rows being checked by a job) -> preview (checked,
+    nothing written) -> queued (confirmed) -> running -> done; a preview can be
+    discarded instead (and one left a day, or a check left a day, is discarded)."""
 
+    CHECKING = "checking"
     PREVIEW = "preview"
     QUEUED = "queued"
     RUNNING = "running"
@@ -215,8 +218,8 @@ class ImportStatus(StrEnum):
 
 
 class MemberImport(Model):
-    """A CSV file of members uploaded in the console: checked and shown first, then,
-    once confirmed, added by a job (app/tasks/member_import.py) in chunks.
+    """A CSV file of members uploaded in the console: checked by a job and shown
+    first, then, once confirmed, added by a job (app/tasks/member_import.py) in chunks.
 
     `cursor` is the id of the last row handled: a job run again (or after a crash)
     goes on from there, and the counters move in the same transaction as the rows.
@@ -247,6 +250,9 @@ class MemberImport(Model):
     added: Mapped[int] = mapped_column(Integer, default=0)
     # Numbers that became members between the preview and the import: left as they are.
     skipped: Mapped[int] = mapped_column(Integer, default=0)
+    # The file as uploaded, while it is `checking` (the check job reads it and clears
+    # it); up to 10 MB, so loaded only when asked for.
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
 
 class MemberImportRow(Model):

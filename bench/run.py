@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run what was asked, print the summary."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument(
-        "--only", choices=("inbound", "outbound", "soak", "console"), help="run one benchmark"
+        "--only",
+        choices=("inbound", "outbound", "soak", "console", "member_import"),
+        help="run one benchmark",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for development")
     parser.add_argument(
@@ -125,6 +127,14 @@ def _run(args: argparse.Namespace) -> int:
             from . import console
 
             report["console"] = console.run(quick=args.quick)
+
+    if args.only in (None, "member_import") and not args.fast_path_pair:
+        if not (pg and redis):
+            report["skipped"].append("member_import (needs PostgreSQL + Redis)")
+        else:
+            from . import member_import
+
+            report["member_import"] = member_import.run(quick=args.quick)
 
     report["total_seconds"] = round(time.monotonic() - began, 1)
     path = common.save_results("bench", report)

@@ -1,18 +1,21 @@
 """The console's members screens: the list (search in any number format, filters,
 pages, masking), the member page, add and edit, consent never overridden, the CSV
-import (preview, nothing written before confirm, the job, run twice) and the export."""
+import (checked by a job, preview, nothing written before confirm, the jobs run twice)
+and the export."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, func, insert, select
 
 from app.domain import member_import
 from app.extensions import db
+from app.jobs import jobs
 from app.models import (
     AuditEvent,
     ImportStatus,
@@ -23,7 +26,8 @@ from app.models import (
     Message,
     utcnow,
 )
-from app.tasks.member_import import resume_stalled, run_import
+from app.tasks import member_import as import_tasks
+from app.tasks.member_import import check_import, check_job_id, resume_stalled, run_import
 from tests.staff_helpers import csrf, post, staff_client
 
 
@@ -408,6 +412,23 @@ def upload(client, text: str | bytes, name: str = "members.csv"):
     return post(client, "/staff/members/import", {"file": (io.BytesIO(data), name)})
 
 
+@pytest.fixture
+def quiet_app(make_app, rq_setup):
+    """An app whose jobs wait in (fake) Redis: nothing runs unless the test runs it."""
+    env, config = rq_setup
+    return make_app(config=config, **env)
+
+
+def import_id_of(location: str) -> int:
+    return int(location.rsplit("/", 1)[1])
+
+
+def checked(app, import_id: int) -> None:
+    """Run the check job by hand, as a worker would."""
+    with app.app_context():
+        check_import(import_id)
+
+
 def test_import_preview_shows_per_row_errors_and_writes_no_member(app, world, organiser):
     world.member()  # +447400200001
     world.text("+447400300005", "STOP")  # a stranger who said STOP
@@ -501,12 +522,13 @@ def test_confirm_runs_the_job_and_adds_the_members(app, world, organiser):
     assert count(app, Member, Member.phone.like("+4474003%")) == 3
 
 
-def test_the_job_run_twice_or_after_a_crash_adds_nobody_twice(make_app):
-    app = make_app(config={"JOBS_EAGER": False})  # nothing runs unless we run it
+def test_the_job_run_twice_or_after_a_crash_adds_nobody_twice(quiet_app):
+    app = quiet_app
     organiser = staff_client(app, "organiser")
     rows = "phone,name\n" + "".join(f"07400 4{i:05d},P{i}\n" for i in range(25))
     location = upload(organiser, rows).headers["Location"]
-    import_id = int(location.rsplit("/", 1)[1])
+    import_id = import_id_of(location)
+    checked(app, import_id)
     with app.app_context():
         import_row = db.session.get(MemberImport, import_id)
         import_row.status = ImportStatus.QUEUED
@@ -535,6 +557,19 @@ def test_the_job_run_twice_or_after_a_crash_adds_nobody_twice(make_app):
         assert (done.status, done.added, done.skipped) == ("done", 25, 0)
         phones = db.session.execute(select(Member.phone)).scalars().all()
         assert len(set(phones)) == 25
+        # The job queued a send job for each welcome it queued, at high priority (in one
+        # go, with Redis); the first chunk's 5, added by hand above, have none yet.
+        welcomes = list(
+            db.session.execute(
+                select(Message.id).where(Message.kind == "added").order_by(Message.id)
+            ).scalars()
+        )
+        assert len(welcomes) == 25 and jobs().queues["high"].count == 20
+        waiting = [jobs().waiting(f"chorus-msg-{message_id}") for message_id in welcomes]
+        assert waiting == [False] * 5 + [True] * 20
+        assert import_tasks.send_soon_all(welcomes) == 5  # named jobs: never twice
+        assert import_tasks.send_soon_all(welcomes) == 0
+        assert jobs().queues["high"].count == 25
 
 
 def test_a_number_that_joined_meanwhile_is_skipped_not_doubled(app, world, organiser):
@@ -563,10 +598,11 @@ def test_a_number_that_joins_during_the_insert_is_left_as_it_is(app, world, orga
         assert names == {"+447400500003": "A", "+447400500004": "Joined"}
 
 
-def test_a_lost_import_job_is_queued_again_by_the_sweep(make_app):
-    app = make_app(config={"JOBS_EAGER": False})
+def test_a_lost_import_job_is_queued_again_by_the_sweep(quiet_app):
+    app = quiet_app
     organiser = staff_client(app, "organiser")
     location = upload(organiser, "phone\n07400 600001\n").headers["Location"]
+    checked(app, import_id_of(location))
     with app.app_context():
         lost = db.session.execute(select(MemberImport)).scalar_one()
         lost.status = ImportStatus.QUEUED
@@ -578,6 +614,148 @@ def test_a_lost_import_job_is_queued_again_by_the_sweep(make_app):
         assert resume_stalled() == 1
         assert count(app, Member) == 1
     assert "1 member added." in organiser.get(location).get_data(as_text=True)
+
+
+def audit_actions(app) -> list[str]:
+    with app.app_context():
+        return list(
+            db.session.execute(
+                select(AuditEvent.action)
+                .where(AuditEvent.subject_type == "member_import")
+                .order_by(AuditEvent.id)
+            ).scalars()
+        )
+
+
+def test_the_upload_only_keeps_the_file_and_a_job_checks_it_once(quiet_app):
+    app = quiet_app
+    organiser = staff_client(app, "organiser")
+    answer = upload(organiser, GOOD_AND_BAD)
+    assert answer.status_code == 303
+    location = answer.headers["Location"]
+    import_id = import_id_of(location)
+    # The request checked the file as a whole and kept it; no row is checked or stored.
+    assert count(app, MemberImportRow) == 0 and count(app, Member) == 0
+    assert audit_actions(app) == []
+    with app.app_context():
+        waiting = db.session.get(MemberImport, import_id)
+        assert waiting.status == "checking" and waiting.total_rows == 9
+        assert waiting.data == GOOD_AND_BAD.encode()
+        assert jobs().waiting(check_job_id(import_id))  # the check job, queued
+    # Its page says so, with the count, and refreshes itself until the preview is ready.
+    page = organiser.get(location).get_data(as_text=True)
+    assert "Checking the file…" in page and "9 rows are being checked." in page
+    assert '<meta http-equiv="refresh" content="5">' in page and "Stop refreshing" in page
+    assert "Import 3 members" not in page and "Discard this file" not in page
+    still = organiser.get(location + "?refresh=off").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in still and "Refresh automatically" in still
+    # Confirm or discard now: refused, and nothing is written.
+    for action in ("confirm", "discard"):
+        refused = post(organiser, f"{location}/{action}")
+        assert refused.status_code == 303 and refused.headers["Location"] == location
+        said = organiser.get(location + "?refresh=off").get_data(as_text=True)
+        assert "This file is still being checked: wait for the preview." in said
+    with app.app_context():
+        assert db.session.get(MemberImport, import_id).status == "checking"
+    assert count(app, MemberImportRow) == 0 and count(app, Member) == 0
+    assert audit_actions(app) == []
+    # The job, twice (a redelivery, or the sweeper's copy): one check.
+    checked(app, import_id)
+    checked(app, import_id)
+    assert count(app, MemberImportRow) == 9
+    assert audit_actions(app) == ["members.import_checked"]
+    with app.app_context():
+        done = db.session.get(MemberImport, import_id)
+        assert (done.status, done.total_rows, done.to_add, done.error_rows) == (
+            "preview",
+            9,
+            4,
+            5,
+        )
+        assert done.data is None  # the file is dropped once checked
+    preview = organiser.get(location).get_data(as_text=True)
+    assert "4 members will be added." in preview and 'http-equiv="refresh"' not in preview
+
+
+def test_a_check_under_way_elsewhere_is_not_done_twice_and_a_crash_starts_over(
+    quiet_app, monkeypatch
+):
+    app = quiet_app
+    organiser = staff_client(app, "organiser")
+    import_id = import_id_of(upload(organiser, "phone\n07400 610001\n").headers["Location"])
+    with app.app_context():
+        token = jobs().lease("lease:" + check_job_id(import_id), 60)
+        assert token is not None
+        check_import(import_id)  # another worker holds the lease: nothing done
+        assert db.session.get(MemberImport, import_id).status == "checking"
+        jobs().release("lease:" + check_job_id(import_id), token)
+
+    # A check that dies after storing the rows: nothing of it stays.
+    def dies(*args, **kwargs):
+        raise RuntimeError("the worker died")
+
+    monkeypatch.setattr(member_import.audit, "record", dies)
+    with app.app_context(), pytest.raises(RuntimeError):
+        check_import(import_id)
+    monkeypatch.undo()
+    assert count(app, MemberImportRow) == 0
+    with app.app_context():
+        assert db.session.get(MemberImport, import_id).status == "checking"
+    checked(app, import_id)
+    assert count(app, MemberImportRow) == 1
+    with app.app_context():
+        assert db.session.get(MemberImport, import_id).status == "preview"
+
+
+def test_a_lost_check_job_is_queued_again_by_the_sweep(quiet_app):
+    app = quiet_app
+    organiser = staff_client(app, "organiser")
+    location = upload(organiser, "phone\n07400 620001\n07400 620002\n").headers["Location"]
+    import_id = import_id_of(location)
+    later = utcnow() + timedelta(minutes=3)
+    with app.app_context():
+        assert resume_stalled() == 0  # just uploaded
+        assert resume_stalled(later) == 0  # its job is still waiting: not queued twice
+        jobs().redis.flushdb()  # Redis lost it
+        assert not jobs().waiting(check_job_id(import_id))
+        assert resume_stalled(utcnow()) == 0  # not stalled yet
+    app.config["JOBS_EAGER"] = True
+    with app.app_context():
+        assert resume_stalled(later) == 1
+    assert count(app, MemberImportRow) == 2 and count(app, Member) == 0
+    assert "2 members will be added." in organiser.get(location).get_data(as_text=True)
+
+
+def test_a_file_left_unchecked_for_a_day_is_discarded_and_dropped(quiet_app):
+    app = quiet_app
+    organiser = staff_client(app, "organiser")
+    import_id = import_id_of(upload(organiser, "phone\n07400 630001\n").headers["Location"])
+    with app.app_context():
+        member_import.purge(utcnow() + timedelta(hours=23))
+        db.session.commit()
+        assert db.session.get(MemberImport, import_id).status == "checking"
+        member_import.purge(utcnow() + timedelta(days=1, minutes=1))
+        db.session.commit()
+        gone = db.session.get(MemberImport, import_id)
+        assert gone.status == "discarded" and gone.data is None
+        check_import(import_id)  # its job, late: nothing to do
+    assert count(app, MemberImportRow) == 0
+
+
+def test_a_file_the_check_cannot_use_is_discarded(quiet_app, monkeypatch):
+    """The request's checks and the job's agree; should they not (a new limit deployed
+    in between), the job discards the import rather than leave it checking."""
+    app = quiet_app
+    organiser = staff_client(app, "organiser")
+    rows = "phone\n07400 640001\n07400 640002\n07400 640003\n"
+    import_id = import_id_of(upload(organiser, rows).headers["Location"])
+    monkeypatch.setattr(member_import, "MAX_ROWS", 2)
+    checked(app, import_id)
+    with app.app_context():
+        refused = db.session.get(MemberImport, import_id)
+        assert refused.status == "discarded" and refused.data is None
+    assert count(app, MemberImportRow) == 0
+    assert audit_actions(app) == ["members.import_discarded"]
 
 
 def test_discarding_a_preview_deletes_its_rows(app, organiser):
@@ -603,6 +781,16 @@ def test_a_file_that_cannot_be_read_gives_the_form_again(app, organiser, text, w
     html = answer.get_data(as_text=True)
     assert words in html and 'aria-describedby="file-hint file-error"' in html
     assert count(app, MemberImport) == 0
+
+
+def test_a_file_with_too_many_rows_gives_the_form_again(quiet_app, monkeypatch):
+    monkeypatch.setattr(member_import, "MAX_ROWS", 3)
+    organiser = staff_client(quiet_app, "organiser")
+    assert upload(organiser, "phone\n" + "07400 650001\n" * 3).status_code == 303
+    answer = upload(organiser, "phone\n" + "07400 650001\n" * 4)
+    assert answer.status_code == 422
+    assert "A file can have at most 3 rows: split it in parts." in answer.get_data(as_text=True)
+    assert count(quiet_app, MemberImport) == 1  # the first file only, waiting for its check
 
 
 def test_the_import_takes_spreadsheet_files_bom_and_windows_1252(app, organiser):
@@ -647,7 +835,11 @@ def test_uploads_up_to_ten_megabytes_whatever_the_global_limit(make_app):
     assert other.status_code == 413
 
 
-def test_a_larger_import_goes_in_chunks(app, organiser):
+def test_a_larger_import_goes_in_chunks(app, organiser, monkeypatch):
+    # The welcome texts' sends are left to the sweeper: inline (JOBS_EAGER) they would
+    # go at the send rate, minutes for 2,500.
+    sends: list[int] = []
+    monkeypatch.setattr(import_tasks, "send_soon_all", sends.extend)
     rows = "phone,name,language,groups\n" + "".join(
         f"07400 1{i:05d},Person {i},en,community\n" for i in range(2500)
     )
@@ -656,6 +848,8 @@ def test_a_larger_import_goes_in_chunks(app, organiser):
     assert count(app, Member) == 2500
     assert count(app, MemberGroup) == 2500
     assert count(app, AuditEvent, AuditEvent.action == "members.imported") == 3  # 1000 a chunk
+    assert len(set(sends)) == 2500
+    assert count(app, Message, Message.kind == "added", Message.status == "queued") == 2500
 
 
 # ---------------------------------------------------------------------- export

@@ -246,3 +246,38 @@ def test_a_value_outside_a_vocabulary_stops_the_upgrade_before_any_change(scratc
         conn.execute(text("UPDATE broadcast SET status = 'completed' WHERE id = 1"))
     upgrade()
     assert revision_now() == HEAD
+
+
+def test_imports_still_checking_are_discarded_by_the_downgrade_from_0012(scratch):
+    """An upload waiting for its check is working data: going back before 0012 (no
+    status `checking`, no file column) discards it, and its rows' table stays intact."""
+    upgrade("0012")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO member_import (id, status, created_by, created_at, total_rows,
+                    to_add, to_add_opted_out, error_rows, cursor, added, skipped, data)
+                VALUES (1, 'checking', 'staff:a', CURRENT_TIMESTAMP, 1, 0, 0, 0, 0, 0, 0,
+                        :data),
+                       (2, 'preview', 'staff:a', CURRENT_TIMESTAMP, 1, 1, 0, 0, 0, 0, 0, NULL)"""
+            ),
+            {"data": b"phone\n07400 123456\n"},
+        )
+        conn.execute(
+            text(
+                """INSERT INTO member_import_row (import_id, line, phone, language, groups,
+                    opted_out) VALUES (2, 2, '+447400123456', 'en', '', FALSE)"""
+            )
+        )
+    downgrade("0005")
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, status, finished_at IS NOT NULL FROM member_import ORDER BY id")
+        ).all()
+        assert [tuple(row) for row in rows] == [(1, "discarded", True), (2, "preview", False)]
+        assert conn.execute(text("SELECT count(*) FROM member_import_row")).scalar() == 1
+        assert "data" not in {c["name"] for c in inspect(conn).get_columns("member_import")}
+    with db.engine.connect() as conn, pytest.raises(IntegrityError), conn.begin():
+        conn.execute(text("UPDATE member_import SET status = 'checking' WHERE id = 2"))
+    upgrade()
+    assert revision_now() == HEAD

@@ -1,12 +1,17 @@
 """Importing members from a CSV file: check everything first, add only once confirmed.
 
-1. `create_import` reads the file (header `phone,name,language,groups`; groups
-   separated by ";" or "|"), checks every row (the number, duplicates in the file and
-   among members, the language, the groups, the name) and stores the rows as they will
-   be added, or why not, in `member_import_row`. No member is written.
-2. Staff see the preview (`error_rows`, `rows_to_add`) and confirm (`confirm`) or
+1. `create_import` (the web request) makes only the checks on the file as a whole,
+   cheap even for 10 MB (it can be read, names its columns, has at least one row and
+   at most MAX_ROWS), and keeps the file on an import that is `checking`.
+2. `check_import` (a job, app/tasks/member_import.py) reads the file (header
+   `phone,name,language,groups`; groups separated by ";" or "|"), checks every row
+   (the number, duplicates in the file and among members, the language, the groups,
+   the name), stores the rows as they will be added, or why not, in
+   `member_import_row`, drops the file and makes the import a `preview`, all in one
+   transaction. No member is written.
+3. Staff see the preview (`error_rows`, `rows_to_add`) and confirm (`confirm`) or
    discard it (`discard`).
-3. A job (app/tasks/member_import.py) calls `run_chunk` until it answers False: each
+4. A job (app/tasks/member_import.py) calls `run_chunk` until it answers False: each
    call adds the next `CHUNK` rows in one transaction (bulk inserts, one audit event)
    and moves the import's `cursor` past them, so a job run twice, or again after a
    crash, goes on where the last commit left off and adds nobody twice.
@@ -115,29 +120,63 @@ def decode(data: bytes) -> str:
     return data.decode("latin-1")
 
 
+def _records(text: str) -> Iterable[tuple[int, list[str]]]:
+    """(line number, values) for every non-blank row of the file, the header first."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for values in reader:
+        if any(value.strip() for value in values):
+            yield reader.line_num, values
+
+
+def _header(values: list[str]) -> list[str]:
+    header = [value.strip().strip("\ufeff").lower() for value in values]
+    if "phone" not in header:
+        raise FileProblem(
+            "no_header", "the first line must name the columns: phone,name,language,groups"
+        )
+    return header
+
+
 def read_rows(text: str) -> Iterable[tuple[int, dict[str, str]]]:
     """(line number, {column: value}) for every non-blank row after the header."""
-    reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
-    for values in reader:
-        if not any(value.strip() for value in values):
-            continue
+    for line, values in _records(text):
         if header is None:
-            header = [value.strip().strip("\ufeff").lower() for value in values]
-            if "phone" not in header:
-                raise FileProblem(
-                    "no_header",
-                    "the first line must name the columns: phone,name,language,groups",
-                )
+            header = _header(values)
             continue
         row = {
             column: values[i].strip() if i < len(values) else ""
             for i, column in enumerate(header)
             if column in COLUMNS
         }
-        yield reader.line_num, row
+        yield line, row
     if header is None:
         raise FileProblem("empty", "the file is empty")
+
+
+def count_rows(data: bytes) -> int:
+    """The checks on the file as a whole, quick enough for a web request (a tenth of a
+    second for 100,000 rows): it can be read, its first line names the columns, and it
+    has at least one row and at most MAX_ROWS. The number of rows; FileProblem if not."""
+    header = False
+    rows = 0
+    for _line, values in _records(decode(data)):
+        if not header:
+            _header(values)
+            header = True
+            continue
+        rows += 1
+        if rows > MAX_ROWS:
+            raise _too_many()
+    if not header:
+        raise FileProblem("empty", "the file is empty")
+    if not rows:
+        raise FileProblem("no_rows", "the file has a header but no rows")
+    return rows
+
+
+def _too_many() -> FileProblem:
+    return FileProblem("too_many_rows", f"at most {MAX_ROWS} rows in one file", limit=MAX_ROWS)
 
 
 def _check(
@@ -178,9 +217,7 @@ def check_file(data: bytes, *, region: str, default_language: str) -> list[Check
     rows: list[CheckedRow] = []
     for line, values in read_rows(decode(data)):
         if len(rows) >= MAX_ROWS:
-            raise FileProblem(
-                "too_many_rows", f"at most {MAX_ROWS} rows in one file", limit=MAX_ROWS
-            )
+            raise _too_many()
         rows.append(_check(line, values, region, default_language, seen))
     if not rows:
         raise FileProblem("no_rows", "the file has a header but no rows")
@@ -231,24 +268,62 @@ def stopped_among(phones: Sequence[str]) -> dict[str, datetime]:
 # ---------------------------------------------------------------------- storing, confirming
 
 
-def create_import(
-    data: bytes, filename: str | None, *, region: str, default_language: str, actor: str
-) -> MemberImport:
-    """Check the file and keep its rows for the preview; no member is written."""
-    rows = check_file(data, region=region, default_language=default_language)
-    to_add = [row for row in rows if row.error is None]
+def create_import(data: bytes, filename: str | None, *, actor: str) -> MemberImport:
+    """Keep an uploaded file for the check job, after the checks on the file as a whole
+    (`count_rows`, FileProblem when it cannot be used); nothing else is written. The
+    import is `checking`, `total_rows` already counted."""
     upload = MemberImport(
-        status=ImportStatus.PREVIEW,
+        status=ImportStatus.CHECKING,
         filename=(filename or "")[:200] or None,
         created_by=actor,
         created_at=utcnow(),
-        total_rows=len(rows),
-        to_add=len(to_add),
-        to_add_opted_out=sum(1 for row in to_add if row.opted_out),
-        error_rows=len(rows) - len(to_add),
+        total_rows=count_rows(data),
+        data=data,
     )
     db.session.add(upload)
     db.session.flush()
+    return upload
+
+
+def check_import(import_id: int, *, region: str, default_language: str) -> bool:
+    """Check every row of a `checking` import and keep them for the preview: the rows,
+    the counts, the status `preview`, the file dropped and the audit event, all in
+    the caller's one transaction. False, with nothing written, unless the import is
+    (still) `checking`.
+
+    The slow part (reading, phonenumbers, the look-ups) holds no lock; the import's row
+    is then locked (PostgreSQL) and looked at again before anything is written, so two
+    checks at once, or a check racing the day's purge, write once.
+    """
+    upload = db.session.get(MemberImport, import_id)
+    if upload is None or upload.status != ImportStatus.CHECKING or upload.data is None:
+        return False
+    try:
+        rows = check_file(upload.data, region=region, default_language=default_language)
+        problem = None
+    except FileProblem as refused:  # not after count_rows; kept safe all the same
+        rows, problem = [], refused.code
+    upload = db.session.get(MemberImport, import_id, with_for_update=True, populate_existing=True)
+    if upload is None or upload.status != ImportStatus.CHECKING:
+        return False
+    upload.data = None
+    if problem is not None:
+        upload.status = ImportStatus.DISCARDED
+        upload.finished_at = utcnow()
+        audit.record(
+            "system",
+            "members.import_discarded",
+            "member_import",
+            upload.id,
+            {"problem": problem},
+        )
+        return True
+    to_add = [row for row in rows if row.error is None]
+    upload.status = ImportStatus.PREVIEW
+    upload.total_rows = len(rows)
+    upload.to_add = len(to_add)
+    upload.to_add_opted_out = sum(1 for row in to_add if row.opted_out)
+    upload.error_rows = len(rows) - len(to_add)
     for part in _chunks(rows, STORE):
         bulk_insert(
             MemberImportRow.__table__,
@@ -268,13 +343,13 @@ def create_import(
             ],
         )
     audit.record(
-        actor,
+        upload.created_by,
         "members.import_checked",
         "member_import",
         upload.id,
         {"rows": upload.total_rows, "to_add": upload.to_add, "errors": upload.error_rows},
     )
-    return upload
+    return True
 
 
 def get(import_id: int, *, lock: bool = False) -> MemberImport | None:
@@ -603,15 +678,38 @@ def unfinished(stalled_since: datetime) -> list[int]:
     ]
 
 
+def unchecked(uploaded_before: datetime) -> list[int]:
+    """Imports still `checking` that were uploaded before `uploaded_before` (their check
+    job lost, or still waiting behind others: queuing it again is harmless)."""
+    return list(
+        db.session.execute(
+            select(MemberImport.id).where(
+                MemberImport.status == ImportStatus.CHECKING,
+                MemberImport.created_at <= uploaded_before,
+            )
+        ).scalars()
+    )
+
+
 def purge(now: datetime | None = None) -> int:
     """Delete the rows of imports uploaded more than a day ago (numbers and names of
-    people who may never have become members); previews left that long are discarded."""
+    people who may never have become members) and any file still kept; previews left
+    that long are discarded, and so are files still not checked."""
     now = now or utcnow()
     cutoff = now - KEEP_ROWS
     db.session.execute(
         update(MemberImport)
-        .where(MemberImport.created_at < cutoff, MemberImport.status == ImportStatus.PREVIEW)
-        .values(status=ImportStatus.DISCARDED, finished_at=now)
+        .where(
+            MemberImport.created_at < cutoff,
+            MemberImport.status.in_((ImportStatus.PREVIEW, ImportStatus.CHECKING)),
+        )
+        .values(status=ImportStatus.DISCARDED, finished_at=now, data=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(MemberImport)
+        .where(MemberImport.created_at < cutoff, MemberImport.data.is_not(None))
+        .values(data=None)
         .execution_options(synchronize_session=False)
     )
     old = select(MemberImport.id).where(

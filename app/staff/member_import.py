@@ -1,9 +1,11 @@
 """Staff console: importing members from a CSV file (organisers).
 
-Upload -> the file is read and every row checked, and the rows are kept; nothing else
-is written -> the preview (per-row errors, what will be added) -> confirm -> a job adds
-them (app/tasks/member_import.py) while the progress page refreshes itself (a <meta>
-refresh, no JavaScript) -> the report. The web request only reads, checks and stores.
+Upload -> the file as a whole is checked (it can be read, names its columns, has rows,
+not too many) and kept; nothing else is written -> a job checks every row and keeps
+them (app/tasks/member_import.py) while the import's page refreshes itself (a <meta>
+refresh, no JavaScript) -> the preview (per-row errors, what will be added) -> confirm
+-> a job adds them while the progress page refreshes itself -> the report. The web
+requests only do what takes well under a second, whatever the file's size.
 
 Uploads: the import accepts files up to IMPORT_MAX_BYTES, whatever MAX_CONTENT_LENGTH
 says for the rest of the app; the limit is set for this one route before anything
@@ -16,12 +18,11 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
-from ..config import settings
 from ..domain import Conflict, Invalid
 from ..domain import member_import as imports
 from ..extensions import db
 from ..models import ImportStatus, MemberImport, StaffRole
-from ..tasks.member_import import enqueue_import
+from ..tasks.member_import import enqueue_check, enqueue_import
 from .access import actor, requires
 from .blueprint import bp
 from .forms import ConfirmForm
@@ -52,6 +53,7 @@ FILE_PROBLEMS = {
     "too_many_rows": _l("A file can have at most %(limit)s rows: split it in parts."),
 }
 STATUS_WORDS = {
+    ImportStatus.CHECKING: _l("Checking the file"),
     ImportStatus.PREVIEW: _l("Checked, not imported yet"),
     ImportStatus.QUEUED: _l("Waiting to start"),
     ImportStatus.RUNNING: _l("Importing"),
@@ -86,7 +88,8 @@ def _too_large(_error):
 @bp.route("/members/import", methods=["GET", "POST"])
 @requires(StaffRole.ORGANISER)
 def members_import():
-    """Upload a CSV file of members: it is checked and shown before anything is added."""
+    """Upload a CSV file of members: it is checked (by a job) and shown before anything
+    is added."""
     form = ImportForm()
     if not form.validate_on_submit():
         return render_template("staff/members_import.html", form=form), (
@@ -96,21 +99,16 @@ def members_import():
     data = upload.read(IMPORT_MAX_BYTES + 1)
     if len(data) > IMPORT_MAX_BYTES:
         abort(413)
-    chorus = settings()
     try:
-        created = imports.create_import(
-            data,
-            upload.filename,
-            region=chorus.default_region,
-            default_language=chorus.default_language,
-            actor=actor(),
-        )
+        created = imports.create_import(data, upload.filename, actor=actor())
     except imports.FileProblem as problem:
         db.session.rollback()
         form.file.errors = [str(FILE_PROBLEMS[problem.code]) % problem.values]
         return render_template("staff/members_import.html", form=form), 422
+    import_id = created.id
     db.session.commit()
-    return redirect(url_for("staff.member_import", import_id=created.id), code=303)
+    enqueue_check(import_id)  # if lost, the sweeper queues it again
+    return redirect(url_for("staff.member_import", import_id=import_id), code=303)
 
 
 def _import_or_404(import_id: int, lock: bool = False) -> MemberImport:
@@ -123,7 +121,8 @@ def _import_or_404(import_id: int, lock: bool = False) -> MemberImport:
 @bp.get("/members/imports/<int:import_id>")
 @requires(StaffRole.ORGANISER)
 def member_import(import_id: int):
-    """An import: its preview, its progress (refreshing itself) or its report."""
+    """An import: being checked or its progress (refreshing itself), its preview or
+    its report."""
     found = _import_or_404(import_id)
     after = request.args.get("after", "")
     errors = imports.error_rows(
@@ -132,7 +131,9 @@ def member_import(import_id: int):
     more_errors = len(errors) > ERRORS_PER_PAGE
     errors = errors[:ERRORS_PER_PAGE]
     preview = found.status == ImportStatus.PREVIEW
+    checking = found.status == ImportStatus.CHECKING
     running = found.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+    under_way = checking or running
     return render_template(
         "staff/member_import.html",
         upload=found,
@@ -140,12 +141,25 @@ def member_import(import_id: int):
         more_errors=errors[-1].id if more_errors and errors else None,
         to_add=imports.rows_to_add(found) if preview else [],
         preview=preview,
+        checking=checking,
         running=running,
         # Staff can turn the refresh off (WCAG 2.2.1: timing adjustable).
-        refresh=REFRESH_SECONDS if running and request.args.get("refresh") != "off" else None,
+        refresh=REFRESH_SECONDS if under_way and request.args.get("refresh") != "off" else None,
         error_words=ERROR_WORDS,
         status_words=STATUS_WORDS,
     )
+
+
+def _not_a_preview(found: MemberImport):
+    """Confirm or discard of an import that is not a preview: its page, saying why."""
+    checking = found.status == ImportStatus.CHECKING
+    import_id = found.id
+    db.session.rollback()
+    if checking:
+        flash(gettext("This file is still being checked: wait for the preview."), "error")
+    else:
+        flash(gettext("This import was confirmed or discarded already."), "error")
+    return redirect(url_for("staff.member_import", import_id=import_id), code=303)
 
 
 @bp.post("/members/imports/<int:import_id>/confirm")
@@ -159,9 +173,7 @@ def member_import_confirm(import_id: int):
     try:
         imports.confirm(found, actor=actor())
     except Conflict:
-        db.session.rollback()
-        flash(gettext("This import was confirmed or discarded already."), "error")
-        return redirect(url_for("staff.member_import", import_id=import_id), code=303)
+        return _not_a_preview(found)
     except Invalid:
         db.session.rollback()
         flash(gettext("This file has no members to add."), "error")
@@ -182,9 +194,7 @@ def member_import_discard(import_id: int):
     try:
         imports.discard(found, actor=actor())
     except Conflict:
-        db.session.rollback()
-        flash(gettext("This import was confirmed or discarded already."), "error")
-        return redirect(url_for("staff.member_import", import_id=import_id), code=303)
+        return _not_a_preview(found)
     db.session.commit()
     flash(gettext("Import discarded: nothing was added."))
     return redirect(url_for("staff.members"), code=303)
