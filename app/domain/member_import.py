@@ -509,9 +509,10 @@ def _welcome(
     rows: Sequence[Any], added: dict[str, int], opted_out: set[int], org_name: str, now: datetime
 ) -> int:
     """Queue the welcome text (naming the organisation and how to stop) of every member
-    this chunk added who may be texted, at high priority, as `members.add_member` does
-    for one: the outbox sends nothing else to them while it waits. One INSERT per chunk;
-    the sweeper's pump of single texts sends them. Returns how many were queued."""
+    this chunk added who may be texted, as `members.add_member` does for one: the outbox
+    sends nothing else to them while it waits. At bulk priority, like a broadcast: an
+    import of 50,000 must not put 50,000 texts ahead of every reply to a text in. One
+    INSERT per chunk; returns how many were queued."""
     bodies: dict[str, tuple[str, int, str]] = {}
     values = []
     for row in rows:
@@ -533,7 +534,7 @@ def _welcome(
                 "status": "queued",
                 "segments": parts,
                 "encoding": encoding,
-                "priority": "high",
+                "priority": "bulk",
                 "error_count": 0,
                 "created_at": now,
                 "updated_at": now,

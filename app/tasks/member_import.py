@@ -95,7 +95,7 @@ def run_import(import_id: int, chunk: int = member_import.CHUNK) -> None:
                     import_id, size=chunk, org_name=settings().org_name, welcomes=welcomes
                 )
                 db.session.commit()
-                send_soon_all(welcomes)  # each new member's welcome, at high priority
+                send_soon_all(welcomes)  # each new member's welcome, at bulk priority
             except Exception:
                 db.session.rollback()
                 raise

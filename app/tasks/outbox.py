@@ -31,11 +31,12 @@ def enqueue_queued(message_ids: list[int]) -> None:
         send_soon(message_id)
 
 
-def send_soon_all(message_ids: list[int]) -> int:
-    """`send_soon` each of many committed texts (an import's welcome texts): with Redis,
-    in two round trips rather than a few per text. How many were queued."""
+def send_soon_all(message_ids: list[int], priority: str = "bulk") -> int:
+    """Queue the sends of many committed texts (an import's welcome texts, at bulk
+    priority, behind replies): with Redis, in two round trips rather than a few per
+    text. How many were queued."""
     return jobs().enqueue_many(
-        send_message, [(f"chorus-msg-{i}", (i,)) for i in message_ids], priority="high"
+        send_message, [(f"chorus-msg-{i}", (i,)) for i in message_ids], priority=priority
     )
 
 
@@ -68,7 +69,8 @@ def send_text(
 
 
 def send_message(message_id: int) -> None:
-    """Job (`high`): send one queued one-to-one text if it is due. Safe to run twice."""
+    """Job (on the text's own priority queue): send one queued one-to-one text if it is
+    due. Safe to run twice."""
     state = queue.send_state(message_id)
     db.session.rollback()
     if state is None or state.status != "queued":
@@ -80,12 +82,12 @@ def send_message(message_id: int) -> None:
 
 def pump_singles(now: datetime | None = None, limit: int = 500) -> int:
     """Queue a send job for due one-to-one texts that have none (retries, lost jobs)."""
-    ids = queue.due_singles(now or utcnow(), limit)
+    due = queue.due_singles(now or utcnow(), limit)
     db.session.rollback()
     queued = 0
-    for message_id in ids:
+    for message_id, priority in due:
         if jobs().enqueue(
-            send_message, message_id, priority="high", job_id=f"chorus-msg-{message_id}"
+            send_message, message_id, priority=priority, job_id=f"chorus-msg-{message_id}"
         ):
             queued += 1
     return queued

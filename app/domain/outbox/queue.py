@@ -71,20 +71,18 @@ def send_state(message_id: int) -> SendState | None:
     return None if row is None else SendState(*row)
 
 
-def due_singles(now: datetime, limit: int) -> list[int]:
-    """Due queued one-to-one texts (retries, texts whose job was lost), oldest first."""
-    return list(
-        db.session.execute(
-            select(Message.id)
-            .where(
-                Message.direction == "out",
-                Message.broadcast_id.is_(None),
-                Message.status == "queued",
-                due(now),
-            )
-            .order_by(Message.id)
-            .limit(limit)
+def due_singles(now: datetime, limit: int) -> list[tuple[int, str]]:
+    """Due queued one-to-one texts (retries, texts whose job was lost), oldest first,
+    with their priority (`high`, or `bulk` for an import's welcome texts)."""
+    rows = db.session.execute(
+        select(Message.id, Message.priority)
+        .where(
+            Message.direction == "out",
+            Message.broadcast_id.is_(None),
+            Message.status == "queued",
+            due(now),
         )
-        .scalars()
-        .all()
+        .order_by(Message.id)
+        .limit(limit)
     )
+    return [(message_id, str(priority)) for message_id, priority in rows]
