@@ -62,3 +62,21 @@ def test_every_string_is_translated_and_keeps_placeholders(language):
             if got - wanted or wanted - got - {"count", "num", "n"}:
                 problems.append(f"placeholders {sorted(got)} != {sorted(wanted)} in {text!r}")
     assert not problems, "\n".join(problems[:10])
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_catalog_is_laid_out_as_the_review_import_writes_it(language):
+    """A catalog edited by hand keeps babel's layout (lines wrapped at 76), the one
+    `translations import` writes: otherwise a reviewer's import of two corrections
+    would rewrite unrelated entries and the diff to review would hide them."""
+    import io
+
+    from babel.messages.pofile import write_po
+
+    path = ROOT / "translations" / language / "LC_MESSAGES" / "messages.po"
+    raw = path.read_bytes()
+    buffer = io.BytesIO()
+    write_po(buffer, read_po(io.BytesIO(raw)), width=76)
+    assert buffer.getvalue() == raw, (
+        f"rewrap {path} with babel's write_po(width=76), as translations import does"
+    )
