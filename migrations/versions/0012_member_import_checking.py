@@ -2,7 +2,7 @@
 
 Revision ID: 0012
 Revises: 0005
-Create Date: 2026-12-08 10:00:00
+Create Date: 2026-12-07 01:00:00
 
 The console's upload no longer checks every row in the web request: it stores the file
 (`member_import.data`, NULL once checked) with the status `checking`, and a job checks
