@@ -700,30 +700,13 @@ def _build_fuzzy() -> dict[str, frozenset[str]]:
 _FUZZY = _build_fuzzy()
 
 
-def _within_one_edit(a: str, b: str) -> bool:
-    """Optimal-string-alignment distance of exactly one between different words."""
-    la, lb = len(a), len(b)
-    if abs(la - lb) > 1:
-        return False
-    i = 0
-    while i < min(la, lb) and a[i] == b[i]:
-        i += 1
-    if la == lb:
-        if a[i + 1 :] == b[i + 1 :]:
-            return True
-        return i + 1 < la and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
-    if la > lb:
-        return a[i + 1 :] == b[i:]
-    return a[i:] == b[i + 1 :]
-
-
 def _fuzzy(word: str) -> _Entry | None:
     if not _LATIN_WORD.fullmatch(word) or word in _POLITE or word in _LEAD:
         return None
     near: set[str] = set()
     for variant in _deletes(word) | {word}:
         near |= _FUZZY.get(variant, frozenset())
-    hits = [_FOLDED1[w] for w in near if w != word and _within_one_edit(word, w)]
+    hits = [_FOLDED1[w] for w in near if w != word and typos.within_one_edit(word, w)]
     if not hits or len({(e.kind, e.value) for e in hits}) != 1 or hits[0].kind == "vote":
         return None  # votes: only the slips app.domain.typos forgives
     langs = frozenset().union(*(e.langs for e in hits))
