@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, String, cast, or_, select, update
 from .. import audit
 from ..extensions import db
 from ..models import AuditCheck, AuditEvent, AuditHead, utcnow
+from .sql import keyset_page
 
 PER_PAGE = 50
 FULL_CHECK_EVERY = 3600.0  # seconds between walks of the whole chain
@@ -95,32 +96,21 @@ def search_page(
     """The events matching `search`, newest first: the newest `per_page`, those before
     seq `before`, or those after seq `after`."""
     where = _conditions(search, timezone)
-    query = select(AuditEvent).where(*where)
-    if after is not None:
-        query = query.where(AuditEvent.seq > after).order_by(AuditEvent.seq.asc())
-    else:
-        if before is not None:
-            query = query.where(AuditEvent.seq < before)
-        query = query.order_by(AuditEvent.seq.desc())
-    events = list(db.session.execute(query.limit(per_page + 1)).scalars())
-    more = len(events) > per_page
-    events = events[:per_page]
-    if after is not None:
-        events.reverse()
-    if not events:
-        return AuditPage([], None, None)
-    first, last = events[0].seq, events[-1].seq
 
     def exists(condition: ColumnElement[bool]) -> bool:
         found = select(AuditEvent.seq).where(*where, condition).limit(1)
         return db.session.execute(found).first() is not None
 
-    if after is not None:
-        newer = first if more else None
-        older = last if exists(AuditEvent.seq < last) else None
-    else:
-        older = last if more else None
-        newer = first if before is not None and exists(AuditEvent.seq > first) else None
+    events, newer, older = keyset_page(
+        select(AuditEvent).where(*where),
+        AuditEvent.seq,
+        lambda event: event.seq,
+        exists,
+        before=before,
+        after=after,
+        per_page=per_page,
+        scalars=True,
+    )
     return AuditPage(events, newer, older)
 
 

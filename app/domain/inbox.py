@@ -21,6 +21,7 @@ from ..models import Comment, Member, MemberStatus, Message, Priority, utcnow
 from ..sms import segments
 from . import Conflict, Invalid, NotFound
 from .outbox import queue as outbox_queue
+from .sql import keyset_page
 
 PER_PAGE = 25
 REPLY_KIND = "staff_reply"
@@ -114,18 +115,15 @@ def page(
 ) -> InboxPage:
     """Texts meant for staff (unhandled, or handled ones), newest first, `per_page` at a
     time: the newest, those older than id `before`, or those newer than id `after`."""
-    query = _listing(handled)
-    if after is not None:
-        query = query.where(Comment.id > after).order_by(Comment.id.asc())
-    else:
-        if before is not None:
-            query = query.where(Comment.id < before)
-        query = query.order_by(Comment.id.desc())
-    rows = list(db.session.execute(query.limit(per_page + 1)).all())
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    if after is not None:
-        rows.reverse()
+    rows, newer, older = keyset_page(
+        _listing(handled),
+        Comment.id,
+        lambda row: row[0].id,
+        lambda condition: _exists(handled, condition),
+        before=before,
+        after=after,
+        per_page=per_page,
+    )
     items = [
         InboxItem(
             id=comment.id,
@@ -142,15 +140,6 @@ def page(
         for comment, name, phone, status in rows
     ]
     _attach_replies(items, {comment.id: comment.message_id for comment, *_ in rows})
-    if not items:
-        return InboxPage([], None, None)
-    first, last = items[0].id, items[-1].id
-    if after is not None:
-        newer = first if more else None
-        older = last if _exists(handled, Comment.id < last) else None
-    else:
-        older = last if more else None
-        newer = first if before is not None and _exists(handled, Comment.id > first) else None
     return InboxPage(items, newer, older)
 
 
